@@ -1,0 +1,49 @@
+# Vigil build, test and lint entry points. Run tests as root: the BPF
+# tests load real programs into the running kernel.
+
+GO       ?= go
+CLANG    ?= clang-19
+STRIP    ?= llvm-strip-19
+BIN      ?= bin/vigil
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The BPF suites must run, not skip, wherever this Makefile is used.
+export VIGIL_REQUIRE_BPF ?= 1
+
+.PHONY: all build generate check-generate test test-short bench lint demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vigil
+
+# Regenerate the BPF objects and their Go bindings (needs clang-19).
+generate:
+	cd sensor && $(GO) generate ./...
+
+# Fail when the committed BPF objects differ from a fresh build.
+check-generate: generate
+	@git diff --exit-code --stat -- sensor bpf || \
+		{ echo "generated BPF files are not up to date: run 'make generate' and commit" >&2; exit 1; }
+
+# All tests, including the BPF suites (root required).
+test:
+	$(GO) test -race -count=1 ./...
+
+# Tests that need no privileges.
+test-short:
+	VIGIL_REQUIRE_BPF= $(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# Trace a small shell pipeline and print its records (root required).
+demo: build
+	$(BIN) trace -- sh -c 'sh -c "/bin/true a b"; ls / >/dev/null; /bin/false'
+
+clean:
+	rm -rf bin

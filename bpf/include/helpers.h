@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Helpers shared by every hook, in layers: read (kernel structures) ->
+ * extract (paths, credentials) -> store (headers, records, counters).
+ */
+#ifndef VIGIL_HELPERS_H
+#define VIGIL_HELPERS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "events.h"
+#include "maps.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member) \
+	((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
+#endif
+
+/* Most path components walked before a path is reported truncated. */
+#define MAX_PATH_DEPTH 64
+#define NAME_MAX_LEN 255
+
+/* ---- store: loss accounting ---- */
+
+static __always_inline void count_drop(__u32 cause, __u32 type)
+{
+	__u32 key = cause * EVENT_TYPE_MAX + type;
+	__u64 *n = bpf_map_lookup_elem(&drops, &key);
+
+	if (n)
+		*n += 1;
+}
+
+/*
+ * Ring buffer submit flags: wake the reader per record, or only once
+ * wakeup_bytes are pending (the reader polls on a deadline meanwhile).
+ */
+static __always_inline __u64 rb_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* ---- scope ---- */
+
+/*
+ * The tree a process belongs to, or NULL. Vigil itself is never in scope.
+ * This lookup is the whole cost of an event from an untracked process.
+ */
+static __always_inline struct tree *scope_of(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+/* Should an event of a process with this scope be recorded at all? */
+static __always_inline bool in_scope(struct tree *t, __u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	return t || trace_all;
+}
+
+/* ---- extract + store: the common header ---- */
+
+static __always_inline void fill_header(struct event_header *hdr, __u16 type,
+					__u32 size, struct task_struct *task,
+					const struct tree *t)
+{
+	const struct cred *cred = task->cred;
+
+	hdr->type = type;
+	hdr->flags = 0;
+	hdr->size = size;
+	hdr->ktime = bpf_ktime_get_boot_ns();
+	hdr->start_time = task->group_leader->start_boottime;
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	if (t) {
+		hdr->tree = *t;
+	} else {
+		hdr->tree.root_start = 0;
+		hdr->tree.root_tgid = 0;
+		hdr->tree.agent = 0;
+	}
+	hdr->pid = task->pid;
+	hdr->tgid = task->tgid;
+	hdr->ppid = task->real_parent->tgid;
+	hdr->uid = cred->uid.val;
+	hdr->gid = cred->gid.val;
+	hdr->euid = cred->euid.val;
+	hdr->egid = cred->egid.val;
+	hdr->_pad = 0;
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+/* ---- extract: absolute paths ---- */
+
+/*
+ * Builds the absolute path of @path backwards in pb->buf, ending at
+ * VIGIL_PATH_MAX, crossing mount points up to the root of the task's mount
+ * namespace (a chroot is not a boundary: the path is the one the host
+ * sees). Returns the offset where the path starts, in [0, VIGIL_PATH_MAX);
+ * the path runs to VIGIL_PATH_MAX. Sets *truncated when the path is deeper
+ * than MAX_PATH_DEPTH components or longer than VIGIL_PATH_MAX bytes; the
+ * result then holds the innermost components.
+ *
+ * bpf_d_path() would do this, but it is only allowed in LSM and fentry
+ * programs, which this sensor cannot rely on.
+ */
+static __always_inline __u32 path_walk(const struct path *path,
+				       struct path_buf *pb, bool *truncated)
+{
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	bool done = false;
+
+	*truncated = false;
+	pb->pos = VIGIL_PATH_MAX;
+	for (int i = 0; i < MAX_PATH_DEPTH; i++) {
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+		if (dentry == mnt_root || dentry == parent) {
+			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+			/* Root of a mount: continue in the parent mount. */
+			if (dentry == mnt_root && mnt != mnt_parent) {
+				dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+				mnt = mnt_parent;
+				mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+				continue;
+			}
+			/* Root of the namespace (or a detached tree). */
+			done = true;
+			break;
+		}
+
+		__u32 len = BPF_CORE_READ(dentry, d_name.len);
+		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		__u32 pos = pb->pos;
+
+		if (len > NAME_MAX_LEN)
+			len = NAME_MAX_LEN;
+		if (pos > VIGIL_PATH_MAX || len + 1 > pos) {
+			*truncated = true;
+			done = true;
+			break;
+		}
+		pos -= len;
+		bpf_probe_read_kernel(&pb->buf[pos & (VIGIL_PATH_MAX - 1)],
+				      len & NAME_MAX_LEN, name);
+		pos -= 1;
+		pb->buf[pos & (VIGIL_PATH_MAX - 1)] = '/';
+		pb->pos = pos;
+		dentry = parent;
+	}
+	if (!done)
+		*truncated = true;
+	if (pb->pos >= VIGIL_PATH_MAX) {
+		pb->buf[VIGIL_PATH_MAX - 1] = '/';
+		return VIGIL_PATH_MAX - 1;
+	}
+	return pb->pos;
+}
+
+#endif /* VIGIL_HELPERS_H */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map and every load-time constant of the Vigil programs, each with
+ * what it is for. Sizes marked "set at load" are overridden by user space.
+ */
+#ifndef VIGIL_MAPS_H
+#define VIGIL_MAPS_H
+
+#include "events.h"
+
+/* ---- Load-time constants (.rodata, rewritten by user space) ---- */
+
+/* Emit records for every process, tracked or not (forensics mode). */
+const volatile bool trace_all = false;
+/* Match new execs against agent_names / agent_files to start new trees. */
+const volatile bool match_agents = false;
+/* Vigil's own thread-group id: never recorded, so Vigil cannot trace itself. */
+const volatile __u32 self_tgid = 0;
+/*
+ * Wake the reader only once this many bytes are pending; 0 wakes it for
+ * every record. The reader polls on a short deadline either way, so a
+ * quiet buffer is still drained.
+ */
+const volatile __u64 wakeup_bytes = 0;
+
+/* ---- Maps ---- */
+
+/* All records, one reservation each. Size set at load (power of two). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/*
+ * Thread-group ids in scope, with the tree they belong to. User space
+ * inserts roots; fork copies the parent's entry to the child; exit
+ * deletes. A lookup miss is the whole cost for an untracked process.
+ * Size set at load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct tree);
+} tracked SEC(".maps");
+
+/* Executable names (invoked basename or binary name) that start a tree. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct agent_name);
+	__type(value, __u32);
+} agent_names SEC(".maps");
+
+/* Executable files (device, inode) that start a tree. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct agent_file);
+	__type(value, __u32);
+} agent_files SEC(".maps");
+
+/*
+ * Loss counters per CPU, indexed by cause * EVENT_TYPE_MAX + event type.
+ * User space sums them over CPUs and reports every increase as a record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_CAUSE_MAX * EVENT_TYPE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/*
+ * Scratch space for building variable-size records off the 512-byte BPF
+ * stack. exec_buf: the exec record under construction; its data area holds
+ * path + args + path, with room for masked offsets. path_buf: a path is
+ * built backwards from the middle of this buffer while walking dentries.
+ */
+#define EXEC_DATA_MAX (4 * VIGIL_PATH_MAX + VIGIL_ARGS_MAX)
+struct exec_buf {
+	struct exec_event ev;
+	char data[EXEC_DATA_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_buf);
+} exec_scratch SEC(".maps");
+
+#define PATH_BUF_SIZE (2 * VIGIL_PATH_MAX)
+struct path_buf {
+	char buf[PATH_BUF_SIZE];
+	/*
+	 * Write position while a path is built. Kept in map memory, not in a
+	 * register, on purpose: the verifier does not track map contents, so
+	 * every loop iteration looks alike to it and the walk verifies in
+	 * linear time instead of exploding over exact offsets.
+	 */
+	__u32 pos;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_scratch SEC(".maps");
+
+#endif /* VIGIL_MAPS_H */

@@ -1,0 +1,191 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * exec: a process replaced its program.
+ *
+ * Hook: tp_btf/sched_process_exec(task, old_pid, bprm). It fires after the
+ * new program is committed: the new mm holds the argument block (just
+ * written by the kernel, so paged in), the credentials are the new ones,
+ * and bprm->file is the binary that runs (the interpreter for a script).
+ * Failed execs never reach it. Oldest kernel: 6.1.
+ *
+ * This is also where an agent's tree begins: when agent matching is on, an
+ * untracked exec whose invoked name (basename of the path given to execve)
+ * or binary name is in agent_names, or whose binary is in agent_files,
+ * becomes a tracked root.
+ *
+ * Record (struct exec_event + data), in order:
+ *   hdr       common header of the process after the exec
+ *   exe_ino   inode of the binary
+ *   exe_dev   device of the binary
+ *   argc      argument count
+ *   exe_len   executable path length   -> data: absolute path of the binary
+ *   args_len  argument block length    -> data: NUL-separated arguments
+ *   cwd_len   working directory length -> data: absolute working directory
+ */
+
+#define FILENAME_PROBE 256
+#define DATA_OFF_MASK (4 * VIGIL_PATH_MAX - 1)
+
+/* Copies at most AGENT_NAME_LEN - 1 bytes of a basename into a map key. */
+static __always_inline bool basename_key(const char *filename, char *buf,
+					 struct agent_name *key)
+{
+	long n = bpf_probe_read_kernel_str(buf, FILENAME_PROBE, filename);
+	long end, start = -1;
+
+	if (n <= 1 || n >= FILENAME_PROBE)
+		return false; /* empty, unreadable, or too long to judge */
+	end = n - 1;
+	for (int i = 1; i <= AGENT_NAME_LEN; i++) {
+		long idx = end - i;
+
+		if (idx < 0) {
+			start = 0;
+			break;
+		}
+		if (buf[idx & (FILENAME_PROBE - 1)] == '/') {
+			start = idx + 1;
+			break;
+		}
+	}
+	if (start < 0 || end - start >= AGENT_NAME_LEN || end == start)
+		return false;
+	__builtin_memset(key, 0, sizeof(*key));
+	bpf_probe_read_kernel(key->name, (end - start) & (AGENT_NAME_LEN - 1),
+			      &buf[start & (FILENAME_PROBE - 1)]);
+	return true;
+}
+
+/* Index of the agent rule this exec matches, or -1. */
+static __always_inline long match_agent(struct linux_binprm *bprm, char *buf)
+{
+	struct file *file = bprm->file;
+	struct agent_file fkey = {
+		.ino = file->f_inode->i_ino,
+		.dev = file->f_inode->i_sb->s_dev,
+	};
+	struct agent_name nkey;
+	__u32 *idx;
+
+	idx = bpf_map_lookup_elem(&agent_files, &fkey);
+	if (idx)
+		return *idx;
+	if (basename_key(bprm->filename, buf, &nkey)) {
+		idx = bpf_map_lookup_elem(&agent_names, &nkey);
+		if (idx)
+			return *idx;
+	}
+	__builtin_memset(&nkey, 0, sizeof(nkey));
+	bpf_probe_read_kernel_str(nkey.name, sizeof(nkey.name),
+				  file->f_path.dentry->d_name.name);
+	idx = bpf_map_lookup_elem(&agent_names, &nkey);
+	if (idx)
+		return *idx;
+	return -1;
+}
+
+/* Appends an absolute path at data[off], returns its length. */
+static __always_inline __u32 append_path(char *data, __u32 off,
+					 const struct path *path,
+					 struct path_buf *pb, __u16 *flags,
+					 __u16 flag)
+{
+	bool truncated;
+	__u32 pos = path_walk(path, pb, &truncated) & (VIGIL_PATH_MAX - 1);
+	__u32 len = VIGIL_PATH_MAX - pos;
+
+	if (truncated) {
+		*flags |= flag;
+		count_drop(DROP_TRUNCATED, EVENT_EXEC);
+	}
+	if (len > VIGIL_PATH_MAX)
+		return 0;
+	if (bpf_probe_read_kernel(&data[off & DATA_OFF_MASK], len,
+				  &pb->buf[pos]))
+		return 0;
+	return len;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u32 tgid = task->tgid;
+	__u32 zero = 0;
+	struct tree *t = scope_of(tgid);
+	struct tree root;
+	struct exec_buf *b;
+	struct path_buf *pb;
+	__u16 flags = 0;
+
+	pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pb)
+		return 0;
+
+	if (!t && match_agents && tgid != self_tgid) {
+		long agent = match_agent(bprm, pb->buf);
+
+		if (agent >= 0) {
+			root.root_start = task->start_boottime;
+			root.root_tgid = tgid;
+			root.agent = agent;
+			if (bpf_map_update_elem(&tracked, &tgid, &root, BPF_ANY))
+				count_drop(DROP_TRACK_FULL, EVENT_EXEC);
+			t = &root;
+			flags |= FLAG_NEW_ROOT;
+		}
+	}
+	if (!in_scope(t, tgid))
+		return 0;
+
+	b = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!b)
+		return 0;
+	struct exec_event *e = &b->ev;
+
+	fill_header(&e->hdr, EVENT_EXEC, 0, task, t);
+	e->exe_ino = bprm->file->f_inode->i_ino;
+	e->exe_dev = bprm->file->f_inode->i_sb->s_dev;
+	e->argc = bprm->argc;
+	e->_pad = 0;
+
+	/* Executable. */
+	__u32 off = append_path(b->data, 0, &bprm->file->f_path, pb,
+				&flags, FLAG_EXE_TRUNCATED);
+	e->exe_len = off;
+
+	/* Arguments, straight from the new process's memory. */
+	struct mm_struct *mm = task->mm;
+	unsigned long arg_start = mm->arg_start;
+	unsigned long arg_len = mm->arg_end - arg_start;
+
+	if (arg_len > VIGIL_ARGS_MAX) {
+		arg_len = VIGIL_ARGS_MAX;
+		flags |= FLAG_ARGS_TRUNCATED;
+		count_drop(DROP_TRUNCATED, EVENT_EXEC);
+	}
+	if (bpf_probe_read_user(&b->data[off & DATA_OFF_MASK], arg_len,
+				(const void *)arg_start)) {
+		arg_len = 0;
+		flags |= FLAG_ARGS_UNREADABLE;
+		count_drop(DROP_READ_FAILED, EVENT_EXEC);
+	}
+	e->args_len = arg_len;
+	off += arg_len;
+
+	/* Working directory. */
+	__u32 cwd_len = append_path(b->data, off, &task->fs->pwd, pb,
+				    &flags, FLAG_CWD_TRUNCATED);
+	e->cwd_len = cwd_len;
+	off += cwd_len;
+
+	__u32 size = sizeof(*e) + off;
+	if (size > sizeof(*b))
+		return 0;
+	e->hdr.flags = flags;
+	e->hdr.size = size;
+	if (bpf_ringbuf_output(&events, b, size, rb_flags()))
+		count_drop(DROP_RINGBUF_FULL, EVENT_EXEC);
+	return 0;
+}

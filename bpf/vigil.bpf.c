@@ -1,0 +1,26 @@
+//go:build ignore
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The Vigil sensor: one compilation unit so every hook shares one set of
+ * maps (bpf/include/maps.h) and loads as one collection. Each hook lives in
+ * its own file, which says why that hook and the oldest kernel it needs.
+ *
+ * Only tracepoints and tp_btf programs: kprobes, fentry/fexit and LSM
+ * programs are not available on every kernel Vigil runs on.
+ */
+#include "helpers.h"
+
+/* Make the wire types visible in BTF so bpf2go can generate Go mirrors. */
+const struct event_header *unused_event_header __attribute__((unused));
+const struct fork_event *unused_fork_event __attribute__((unused));
+const struct exec_event *unused_exec_event __attribute__((unused));
+const struct exit_event *unused_exit_event __attribute__((unused));
+const enum event_type *unused_event_type __attribute__((unused));
+const enum drop_cause *unused_drop_cause __attribute__((unused));
+const enum event_flag *unused_event_flag __attribute__((unused));
+
+#include "process/fork.bpf.c"
+#include "process/exec.bpf.c"
+#include "process/exit.bpf.c"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

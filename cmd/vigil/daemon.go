@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/sensor"
+)
+
+const daemonUsage = `Usage: vigil run [--config FILE]
+
+Runs as a daemon: every process whose executable matches a configured
+agent (by the name it was invoked by, its binary's name, or its path)
+starts a tracked tree, and the trees' process events are appended as ECS
+JSON lines to the configured file. Agents already running at start-up are
+picked up from /proc with their descendants. Stops cleanly on SIGTERM or
+SIGINT. Without --config, the built-in agent list is used and records go
+to ` + config.DefaultOutputFile + `.
+
+Options:
+`
+
+func daemonCommand(args []string, stderr io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("vigil run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "read the configuration from `FILE` (TOML)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, daemonUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("run: unexpected arguments %q", fs.Args())}
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return runDaemon(ctx, cfg, log)
+}
+
+// agentRules turns the configured agents into the sensor's match maps.
+// Agent i (1-based) is agents[i-1]; the first agent to claim a name wins.
+func agentRules(agents []config.Agent, log *slog.Logger) (map[string]uint32, map[sensor.FileID]uint32, error) {
+	names := make(map[string]uint32)
+	files := make(map[sensor.FileID]uint32)
+	for i, a := range agents {
+		idx := uint32(i + 1)
+		for _, e := range a.Executables {
+			if _, ok := names[e]; !ok {
+				names[e] = idx
+			}
+		}
+		ids, missing, err := config.ResolvePaths(a.Paths)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range missing {
+			log.Warn("agent path does not exist; it will match once it does and Vigil restarts", "agent", a.Name, "path", m)
+		}
+		for _, id := range ids {
+			if _, ok := files[sensor.FileID(id)]; !ok {
+				files[sensor.FileID(id)] = idx
+			}
+		}
+	}
+	return names, files, nil
+}
+
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	agents := cfg.AllAgents()
+	names, files, err := agentRules(agents, log)
+	if err != nil {
+		return err
+	}
+	agentName := func(i uint32) string {
+		if i == 0 || int(i) > len(agents) {
+			return ""
+		}
+		return agents[i-1].Name
+	}
+	s, err := sensor.New(sensor.Config{
+		TraceAll:        cfg.Sensor.TraceAll,
+		RingBufferBytes: cfg.Sensor.RingBufferBytes,
+		MaxTracked:      cfg.Sensor.MaxTracked,
+		LossInterval:    cfg.Sensor.LossInterval.Duration,
+		AgentNames:      names,
+		AgentFiles:      files,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	if err := os.MkdirAll(filepath.Dir(cfg.Output.File), 0o700); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	f, err := os.OpenFile(cfg.Output.File, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open output: %w", err)
+	}
+	defer f.Close()
+	p, err := newPipeline(pipelineConfig{
+		Out:          f,
+		AgentName:    agentName,
+		ExitGrace:    cfg.Processes.ExitGrace.Duration,
+		MaxProcesses: cfg.Processes.MaxProcesses,
+		Log:          log,
+	})
+	if err != nil {
+		return err
+	}
+
+	roots, err := bootstrap(s, p, names, files, cfg.Sensor.TraceAll)
+	if err != nil {
+		return fmt.Errorf("bootstrap from /proc: %w", err)
+	}
+	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents),
+		"running_agents", roots, "output", cfg.Output.File, "trace_all", cfg.Sensor.TraceAll)
+	err = s.Run(ctx, p)
+	if ferr := p.out.Flush(); err == nil {
+		err = ferr
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	log.Info("vigil stopped", "err", err)
+	return err
+}
+
+// bootstrap finds agents that are already running, puts each with its
+// descendants in scope, and seeds the process table with them and their
+// ancestors (or with every process in trace-all mode). It returns the
+// number of agent trees found.
+func bootstrap(s *sensor.Sensor, p *pipeline, names map[string]uint32, files map[sensor.FileID]uint32, all bool) (int, error) {
+	snaps, err := sensor.ReadProc(procRoot)
+	if err != nil {
+		return 0, err
+	}
+	byPID := make(map[uint32]*sensor.Snapshot, len(snaps))
+	for i := range snaps {
+		byPID[snaps[i].Task.PID] = &snaps[i]
+	}
+	if all {
+		p.table.Seed(snaps, sensor.Tree{})
+	}
+	matched := make(map[uint32]uint32) // pid -> agent
+	for i := range snaps {
+		if a := matchSnapshot(&snaps[i], names, files); a != 0 {
+			matched[snaps[i].Task.PID] = a
+		}
+	}
+	roots := 0
+	for pid, agent := range matched {
+		if hasMatchedAncestor(byPID, matched, pid) {
+			continue // inside another agent's tree
+		}
+		tree := sensor.Tree{RootPID: pid, RootStart: byPID[pid].Task.StartTime, Agent: agent}
+		members, err := s.TrackTree(procRoot, snaps, pid, tree)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		p.table.Seed(ancestors(byPID, pid), sensor.Tree{})
+		p.table.Seed(members, tree)
+		roots++
+	}
+	return roots, nil
+}
+
+// interpreters run scripts: for them, the script named in argv[1] is what
+// was invoked (a shebang exec turns "claude ..." into "node /path/claude ...").
+var interpreters = map[string]bool{
+	"node": true, "bun": true, "deno": true, "python": true, "python3": true,
+	"ruby": true, "perl": true, "sh": true, "bash": true, "dash": true, "env": true,
+}
+
+func matchSnapshot(s *sensor.Snapshot, names map[string]uint32, files map[sensor.FileID]uint32) uint32 {
+	if s.Kernel {
+		return 0
+	}
+	if len(files) > 0 && s.Executable != "" {
+		var st syscall.Stat_t
+		if syscall.Stat(s.Executable, &st) == nil {
+			if a, ok := files[sensor.FileID{Dev: st.Dev, Ino: st.Ino}]; ok {
+				return a
+			}
+		}
+	}
+	exe := filepath.Base(s.Executable)
+	if a, ok := names[exe]; ok {
+		return a
+	}
+	if len(s.Args) > 0 {
+		if a, ok := names[filepath.Base(s.Args[0])]; ok {
+			return a
+		}
+		if len(s.Args) > 1 && (interpreters[exe] || strings.HasPrefix(exe, "python3.")) && strings.Contains(s.Args[1], "/") {
+			if a, ok := names[filepath.Base(s.Args[1])]; ok {
+				return a
+			}
+		}
+	}
+	return 0
+}
+
+func hasMatchedAncestor(byPID map[uint32]*sensor.Snapshot, matched map[uint32]uint32, pid uint32) bool {
+	seen := 0
+	for p := byPID[pid]; p != nil && p.Task.PPID != 0 && seen < 4096; p = byPID[p.Task.PPID] {
+		if _, ok := matched[p.Task.PPID]; ok {
+			return true
+		}
+		seen++
+	}
+	return false
+}
+
+// ancestors lists pid's ancestors, oldest first.
+func ancestors(byPID map[uint32]*sensor.Snapshot, pid uint32) []sensor.Snapshot {
+	var out []sensor.Snapshot
+	for p := byPID[pid]; p != nil && p.Task.PPID != 0 && len(out) < 4096; {
+		parent := byPID[p.Task.PPID]
+		if parent == nil {
+			break
+		}
+		out = append(out, *parent)
+		p = parent
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/output"
+	"github.com/vigilsec/vigil/sensor"
+)
+
+// procRoot is where procfs is mounted.
+const procRoot = "/proc"
+
+// pipeline carries events from the sensor through the process table to
+// the record writer, on the sensor's goroutine.
+type pipeline struct {
+	table     *correlate.Table
+	out       *output.Writer
+	reconcile time.Time // next time to check the table against /proc
+}
+
+var _ sensor.Handler = (*pipeline)(nil)
+
+type pipelineConfig struct {
+	Out          io.Writer
+	AgentName    func(uint32) string
+	ExitGrace    time.Duration
+	MaxProcesses int
+	Log          *slog.Logger
+}
+
+func newPipeline(c pipelineConfig) (*pipeline, error) {
+	id, err := output.HostIdentity(vigilVersion())
+	if err != nil {
+		return nil, fmt.Errorf("host identity: %w", err)
+	}
+	table, err := correlate.NewTable(correlate.Config{
+		BootID:       id.BootID,
+		Times:        sensor.NewBootClock(),
+		AgentName:    c.AgentName,
+		ExitGrace:    c.ExitGrace,
+		MaxProcesses: c.MaxProcesses,
+		Logger:       c.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{
+		table:     table,
+		out:       output.NewWriter(c.Out, output.NewEncoder(id, nil)),
+		reconcile: time.Now().Add(reconcileEvery),
+	}, nil
+}
+
+// reconcileEvery is how often the table is checked against /proc for
+// processes whose exit was never seen.
+const reconcileEvery = 30 * time.Second
+
+func (p *pipeline) HandleEvent(ev *sensor.Event) error {
+	return p.out.Write(p.table.Handle(ev))
+}
+
+func (p *pipeline) Flush() error {
+	if now := time.Now(); now.After(p.reconcile) {
+		p.reconcile = now.Add(reconcileEvery)
+		p.table.Reconcile(func(pid uint32, ticks uint64) bool { return sensor.Alive(procRoot, pid, ticks) })
+	}
+	p.table.Sweep()
+	return p.out.Flush()
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vigilsec/vigil/sensor"
+)
+
+const traceUsage = `Usage: vigil trace [-o FILE] [--all] [--name NAME] -- CMD [ARGS...]
+
+Runs CMD as the root of a tracked agent tree and records the tree's
+process events (fork, exec, exit) as ECS JSON lines: on stdout, or in FILE
+with -o. While records go to stdout, CMD's own stdout is sent to stderr so
+stdout holds nothing but records. Exits with CMD's exit status (128+N if a
+signal N killed it) once CMD and all its descendants are gone, or on
+Ctrl-C. Needs root (or CAP_BPF and CAP_PERFMON).
+
+Options:
+`
+
+// treeSettleInterval is how often the tracked map is polled for the tree
+// to empty once CMD itself has exited.
+const treeSettleInterval = 20 * time.Millisecond
+
+func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("vigil trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	outPath := fs.String("o", "", "write records to `FILE` (created or truncated, mode 0600) instead of stdout")
+	all := fs.Bool("all", false, "record every process on the host, not only CMD's tree")
+	name := fs.String("name", "", "agent `NAME` for gen_ai.agent.name (default: CMD's base name)")
+	ring := fs.Int("ring-buffer-bytes", 0, "ring buffer size in `BYTES`, a power of two (default 16 MiB)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, traceUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage(err)
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "vigil trace: no command given")
+		fs.Usage()
+		return 2
+	}
+	cmdArgs := fs.Args()
+	path, err := exec.LookPath(cmdArgs[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
+		return 127
+	}
+	if *name == "" {
+		*name = filepath.Base(cmdArgs[0])
+	}
+
+	t := &tracer{log: log, stderr: stderr}
+	code, err := t.run(traceOptions{
+		Path: path, Args: cmdArgs, Name: *name, All: *all,
+		OutPath: *outPath, Stdout: stdout, RingBufferBytes: *ring,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+type traceOptions struct {
+	Path            string   // resolved executable
+	Args            []string // argv
+	Name            string   // agent name
+	All             bool
+	OutPath         string
+	Stdout          io.Writer
+	RingBufferBytes int
+}
+
+type tracer struct {
+	log    *slog.Logger
+	stderr io.Writer
+}
+
+// traceAgent is the agent index of the traced command's tree.
+const traceAgent = 1
+
+func (t *tracer) run(o traceOptions) (int, error) {
+	s, err := sensor.New(sensor.Config{
+		TraceAll:        o.All,
+		RingBufferBytes: o.RingBufferBytes,
+		Logger:          t.log,
+	})
+	if err != nil {
+		return 1, err
+	}
+	defer s.Close()
+
+	out, cmdStdout := o.Stdout, io.Writer(os.Stdout)
+	if o.OutPath != "" {
+		f, err := os.OpenFile(o.OutPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return 1, fmt.Errorf("open output: %w", err)
+		}
+		defer f.Close()
+		out = f
+	} else {
+		cmdStdout = os.Stderr
+	}
+	p, err := newPipeline(pipelineConfig{
+		Out:       out,
+		AgentName: func(i uint32) string { return map[bool]string{true: o.Name}[i == traceAgent] },
+		Log:       t.log,
+	})
+	if err != nil {
+		return 1, err
+	}
+	// Know Vigil itself (the root's parent), or every process with --all.
+	if o.All {
+		snaps, err := sensor.ReadProc(procRoot)
+		if err != nil {
+			return 1, err
+		}
+		p.table.Seed(snaps, sensor.Tree{})
+	} else if self, err := sensor.ReadProcess(procRoot, uint32(os.Getpid())); err == nil {
+		p.table.Seed([]sensor.Snapshot{self}, sensor.Tree{})
+	}
+
+	cmd, tree, err := t.start(s, o, cmdStdout)
+	if err != nil {
+		return 1, err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx, p) }()
+
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	var (
+		code     = -1
+		tick     *time.Ticker
+		tickC    <-chan time.Time
+		stopping bool
+	)
+	for code < 0 || !stopping {
+		select {
+		case err := <-waited:
+			code = exitCode(cmd.ProcessState, err)
+			tick = time.NewTicker(treeSettleInterval)
+			defer tick.Stop()
+			tickC = tick.C
+		case <-tickC:
+			n, err := s.TreeSize(tree)
+			if err != nil {
+				t.log.Warn("cannot read tracked processes", "err", err)
+				stopping = true
+			} else if n == 0 {
+				stopping = true
+			}
+		case sig := <-sigs:
+			// Pass the signal on; stop without waiting for descendants.
+			_ = cmd.Process.Signal(sig)
+			stopping = true
+			if code < 0 {
+				// Give CMD a moment to act on it and be reaped.
+				select {
+				case err := <-waited:
+					code = exitCode(cmd.ProcessState, err)
+				case <-time.After(2 * time.Second):
+					code = 128 + int(sig.(syscall.Signal))
+				}
+			}
+		case err := <-runErr:
+			_ = cmd.Process.Kill()
+			return 1, fmt.Errorf("sensor stopped: %w", err)
+		}
+	}
+	cancel()
+	if err := <-runErr; err != nil {
+		return code, fmt.Errorf("sensor: %w", err)
+	}
+	if err := p.out.Flush(); err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+// start launches CMD behind the gate, puts it in scope, and opens the gate.
+func (t *tracer) start(s *sensor.Sensor, o traceOptions, stdout io.Writer) (*exec.Cmd, sensor.Tree, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, sensor.Tree{}, fmt.Errorf("gate pipe: %w", err)
+	}
+	defer w.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, sensor.Tree{}, fmt.Errorf("find own executable: %w", err)
+	}
+	cmd := exec.Command(self, append([]string{gateCommand, o.Path}, o.Args...)...)
+	cmd.Stdin = os.Stdin
+	cmd.Stdout = stdout
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{r} // fd 3 = gateFD
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		return nil, sensor.Tree{}, fmt.Errorf("start %s: %w", o.Args[0], err)
+	}
+	pid := uint32(cmd.Process.Pid)
+	snap, err := sensor.ReadProcess(procRoot, pid)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, sensor.Tree{}, err
+	}
+	tree := sensor.Tree{RootPID: pid, RootStart: snap.Task.StartTime, Agent: traceAgent}
+	if err := s.Track(pid, tree); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, sensor.Tree{}, err
+	}
+	if _, err := w.Write([]byte{1}); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, sensor.Tree{}, fmt.Errorf("open gate: %w", err)
+	}
+	return cmd, tree, nil
+}
+
+// exitCode is the shell's view of how CMD ended: its status, or 128+N if
+// signal N killed it.
+func exitCode(ps *os.ProcessState, err error) int {
+	if ps == nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			ps = ee.ProcessState
+		} else {
+			return 1
+		}
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}

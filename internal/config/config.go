@@ -1,0 +1,181 @@
+// Package config reads the daemon's TOML configuration. Unknown keys are
+// errors, so a typo cannot silently disable monitoring.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Agent is one agent Vigil watches for: a process whose executable
+// matches starts a tracked tree named after the agent.
+type Agent struct {
+	// Name is what records call the agent (gen_ai.agent.name).
+	Name string `toml:"name"`
+	// Executables are names matched against the basename a program was
+	// invoked by (argv path) and its binary's file name. At most 31 bytes.
+	Executables []string `toml:"executables"`
+	// Paths are executable files, matched by device and inode after
+	// resolving symlinks (a script's path never matches: name it instead).
+	Paths []string `toml:"paths"`
+}
+
+// Config is the daemon's configuration.
+type Config struct {
+	// DefaultAgents adds the built-in list of well-known agent CLIs.
+	DefaultAgents bool    `toml:"default_agents"`
+	Agents        []Agent `toml:"agent"`
+	Output        Output  `toml:"output"`
+	Sensor        Sensor  `toml:"sensor"`
+	Processes     Table   `toml:"processes"`
+}
+
+// Output says where records go.
+type Output struct {
+	// File receives ECS JSON lines, appended; created 0600.
+	File string `toml:"file"`
+}
+
+// Sensor tunes the kernel side.
+type Sensor struct {
+	TraceAll        bool     `toml:"trace_all"`
+	RingBufferBytes int      `toml:"ring_buffer_bytes"`
+	MaxTracked      int      `toml:"max_tracked"`
+	LossInterval    Duration `toml:"loss_interval"`
+}
+
+// Table tunes the process table.
+type Table struct {
+	ExitGrace    Duration `toml:"exit_grace"`
+	MaxProcesses int      `toml:"max_processes"`
+}
+
+// Duration is a time.Duration written as "30s" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %s: must not be negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// DefaultOutputFile is where the daemon writes when no file is configured.
+const DefaultOutputFile = "/var/log/vigil/events.jsonl"
+
+// DefaultAgents are well-known agent CLIs, by the names they are invoked
+// by.
+func DefaultAgents() []Agent {
+	return []Agent{
+		{Name: "claude-code", Executables: []string{"claude"}},
+		{Name: "codex", Executables: []string{"codex"}},
+		{Name: "gemini-cli", Executables: []string{"gemini"}},
+		{Name: "aider", Executables: []string{"aider"}},
+		{Name: "cursor-agent", Executables: []string{"cursor-agent"}},
+		{Name: "goose", Executables: []string{"goose"}},
+		{Name: "opencode", Executables: []string{"opencode"}},
+		{Name: "amp", Executables: []string{"amp"}},
+		{Name: "copilot-cli", Executables: []string{"copilot"}},
+		{Name: "qwen-code", Executables: []string{"qwen"}},
+		{Name: "crush", Executables: []string{"crush"}},
+	}
+}
+
+// Default is the configuration used without a file.
+func Default() Config {
+	return Config{DefaultAgents: true, Output: Output{File: DefaultOutputFile}}
+}
+
+// Load reads and validates a configuration file.
+func Load(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if un := md.Undecoded(); len(un) > 0 {
+		keys := make([]string, len(un))
+		for i, k := range un {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// AllAgents is the configured agents plus the defaults when enabled.
+func (c *Config) AllAgents() []Agent {
+	if !c.DefaultAgents {
+		return c.Agents
+	}
+	return append(append([]Agent(nil), c.Agents...), DefaultAgents()...)
+}
+
+// Validate checks the configuration for mistakes.
+func (c *Config) Validate() error {
+	var errs []error
+	seen := map[string]string{}
+	for i, a := range c.AllAgents() {
+		if a.Name == "" {
+			errs = append(errs, fmt.Errorf("agent %d: no name", i+1))
+		}
+		if len(a.Executables)+len(a.Paths) == 0 {
+			errs = append(errs, fmt.Errorf("agent %q: no executables or paths", a.Name))
+		}
+		for _, e := range a.Executables {
+			if e == "" || len(e) > 31 || strings.Contains(e, "/") {
+				errs = append(errs, fmt.Errorf("agent %q: executable %q must be a file name of 1 to 31 bytes", a.Name, e))
+			}
+			if prev, ok := seen[e]; ok && i < len(c.Agents) {
+				errs = append(errs, fmt.Errorf("agent %q: executable %q already belongs to %q", a.Name, e, prev))
+			}
+			if _, ok := seen[e]; !ok {
+				seen[e] = a.Name
+			}
+		}
+		for _, p := range a.Paths {
+			if !filepath.IsAbs(p) {
+				errs = append(errs, fmt.Errorf("agent %q: path %q must be absolute", a.Name, p))
+			}
+		}
+	}
+	if c.Output.File == "" {
+		errs = append(errs, errors.New("output.file: empty"))
+	}
+	if c.Sensor.RingBufferBytes < 0 || c.Sensor.MaxTracked < 0 || c.Processes.MaxProcesses < 0 {
+		errs = append(errs, errors.New("sizes must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// ResolvePaths stats an agent's paths (following symlinks). Paths that do
+// not exist yet are skipped and returned in missing, so an agent
+// installed later can be picked up by a restart.
+func ResolvePaths(paths []string) (ids []FileID, missing []string, err error) {
+	for _, p := range paths {
+		var st fileStat
+		if err := statFile(p, &st); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				missing = append(missing, p)
+				continue
+			}
+			return nil, nil, fmt.Errorf("agent path %s: %w", p, err)
+		}
+		ids = append(ids, FileID(st))
+	}
+	return ids, missing, nil
+}

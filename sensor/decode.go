@@ -1,0 +1,154 @@
+package sensor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors a record can fail to decode with.
+var (
+	ErrShortRecord = errors.New("record shorter than its type requires")
+	ErrBadSize     = errors.New("record size field disagrees with its length")
+	ErrUnknownType = errors.New("unknown record type")
+)
+
+// DecodeError says which record type failed to decode and why.
+type DecodeError struct {
+	Type uint16 // hdr.type as read, or 0 when the header itself was short
+	Err  error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("decode %s record: %v", Kind(e.Type), e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+const (
+	headerSize = int(unsafe.Sizeof(vigilEventHeader{}))
+	forkSize   = int(unsafe.Sizeof(vigilForkEvent{}))
+	execSize   = int(unsafe.Sizeof(vigilExecEvent{}))
+	exitSize   = int(unsafe.Sizeof(vigilExitEvent{}))
+)
+
+// maxInterned bounds the thread-name cache; it is reset when full.
+const maxInterned = 4096
+
+// A Decoder turns raw ring-buffer records into Events. It keeps a small
+// cache of thread names so the common case allocates no string for them.
+// A Decoder is not safe for concurrent use.
+type Decoder struct {
+	comms map[[16]int8]string
+}
+
+// NewDecoder returns a ready Decoder.
+func NewDecoder() *Decoder {
+	return &Decoder{comms: make(map[[16]int8]string)}
+}
+
+// Decode fills ev from one raw record. It never panics on bad input:
+// anything malformed yields a *DecodeError.
+func (d *Decoder) Decode(raw []byte, ev *Event) error {
+	if len(raw) < headerSize {
+		return &DecodeError{Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+	}
+	hdr := (*vigilEventHeader)(unsafe.Pointer(&raw[0]))
+	if int(hdr.Size) != len(raw) {
+		return &DecodeError{Type: hdr.Type, Err: fmt.Errorf("%w: size %d, length %d", ErrBadSize, hdr.Size, len(raw))}
+	}
+	*ev = Event{}
+	ev.Kind = Kind(hdr.Type)
+	ev.Flags = Flags(hdr.Flags)
+	ev.KTime = hdr.Ktime
+	ev.Tree = Tree{RootStart: hdr.Tree.RootStart, RootPID: hdr.Tree.RootTgid, Agent: hdr.Tree.Agent}
+	ev.Task = Task{
+		PID:       hdr.Tgid,
+		TID:       hdr.Pid,
+		PPID:      hdr.Ppid,
+		UID:       hdr.Uid,
+		GID:       hdr.Gid,
+		EUID:      hdr.Euid,
+		EGID:      hdr.Egid,
+		CgroupID:  hdr.CgroupId,
+		StartTime: hdr.StartTime,
+		Comm:      d.comm(&hdr.Comm),
+	}
+
+	switch ev.Kind {
+	case KindFork:
+		if len(raw) != forkSize {
+			return &DecodeError{Type: hdr.Type, Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+		}
+		f := (*vigilForkEvent)(unsafe.Pointer(&raw[0]))
+		ev.ChildPID = f.ChildPid
+		ev.ChildStart = f.ChildStart
+	case KindExit:
+		if len(raw) != exitSize {
+			return &DecodeError{Type: hdr.Type, Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+		}
+		ev.Status = (*vigilExitEvent)(unsafe.Pointer(&raw[0])).ExitCode
+	case KindExec:
+		return d.decodeExec(raw, ev)
+	default:
+		return &DecodeError{Type: hdr.Type, Err: ErrUnknownType}
+	}
+	return nil
+}
+
+func (d *Decoder) decodeExec(raw []byte, ev *Event) error {
+	if len(raw) < execSize {
+		return &DecodeError{Type: uint16(KindExec), Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+	}
+	x := (*vigilExecEvent)(unsafe.Pointer(&raw[0]))
+	data := raw[execSize:]
+	exeLen, argsLen, cwdLen := int(x.ExeLen), int(x.ArgsLen), int(x.CwdLen)
+	if exeLen+argsLen+cwdLen != len(data) {
+		return &DecodeError{Type: uint16(KindExec), Err: fmt.Errorf("%w: lengths %d+%d+%d, data %d",
+			ErrBadSize, exeLen, argsLen, cwdLen, len(data))}
+	}
+	ev.ExeInode = x.ExeIno
+	ev.ExeDevice = unix.Mkdev(x.ExeDev>>20, x.ExeDev&(1<<20-1))
+	ev.Argc = x.Argc
+	ev.Executable = string(data[:exeLen])
+	ev.Args = splitArgs(nil, data[exeLen:exeLen+argsLen])
+	ev.Cwd = string(data[exeLen+argsLen:])
+	return nil
+}
+
+// splitArgs splits a NUL-separated argument block. The block's final NUL
+// ends the last argument; a block cut short ends in a partial argument,
+// which is kept.
+func splitArgs(dst []string, block []byte) []string {
+	block = bytes.TrimSuffix(block, []byte{0})
+	if len(block) == 0 {
+		return dst
+	}
+	for {
+		i := bytes.IndexByte(block, 0)
+		if i < 0 {
+			return append(dst, string(block))
+		}
+		dst = append(dst, string(block[:i]))
+		block = block[i+1:]
+	}
+}
+
+func (d *Decoder) comm(c *[16]int8) string {
+	if s, ok := d.comms[*c]; ok {
+		return s
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	s := string(b)
+	if len(d.comms) >= maxInterned {
+		clear(d.comms)
+	}
+	d.comms[*c] = s
+	return s
+}

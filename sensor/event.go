@@ -1,0 +1,149 @@
+package sensor
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// Kind is what an [Event] reports.
+type Kind uint8
+
+const (
+	KindFork Kind = Kind(vigilEventTypeEVENT_FORK) // a process created a process
+	KindExec Kind = Kind(vigilEventTypeEVENT_EXEC) // a process replaced its program
+	KindExit Kind = Kind(vigilEventTypeEVENT_EXIT) // a process ended
+	KindLoss Kind = 0x80                           // records or fields were lost
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindFork:
+		return "fork"
+	case KindExec:
+		return "exec"
+	case KindExit:
+		return "exit"
+	case KindLoss:
+		return "loss"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Flags qualify an event's fields.
+type Flags uint16
+
+const (
+	FlagExeTruncated   = Flags(vigilEventFlagFLAG_EXE_TRUNCATED)   // Executable was cut short
+	FlagArgsTruncated  = Flags(vigilEventFlagFLAG_ARGS_TRUNCATED)  // Args were cut short
+	FlagCwdTruncated   = Flags(vigilEventFlagFLAG_CWD_TRUNCATED)   // Cwd was cut short
+	FlagArgsUnreadable = Flags(vigilEventFlagFLAG_ARGS_UNREADABLE) // Args could not be read
+	FlagNewRoot        = Flags(vigilEventFlagFLAG_NEW_ROOT)        // this exec started an agent tree
+)
+
+// Tree names the agent tree a tracked process belongs to: the root's
+// process id and start time, and the agent index user space registered.
+// The zero Tree means "not tracked" (trace-all mode).
+type Tree struct {
+	RootStart uint64 // root's start time, ns since boot
+	RootPID   uint32 // root's process id
+	Agent     uint32 // agent index (see [Sensor.SetAgents], [Sensor.Track])
+}
+
+// IsZero reports whether t names no tree.
+func (t Tree) IsZero() bool { return t == Tree{} }
+
+// Task is the process (and thread) an event happened in.
+type Task struct {
+	PID       uint32 // process id (thread-group id)
+	TID       uint32 // thread id
+	PPID      uint32 // real parent's process id
+	UID, GID  uint32 // real ids
+	EUID      uint32 // effective user id
+	EGID      uint32 // effective group id
+	CgroupID  uint64
+	StartTime uint64 // process start, ns since boot (CLOCK_BOOTTIME)
+	Comm      string // thread name, at most 15 bytes
+}
+
+// Cause is why something was lost.
+type Cause uint8
+
+const (
+	CauseRingbufFull Cause = Cause(vigilDropCauseDROP_RINGBUF_FULL) // records lost: ring buffer full
+	CauseTruncated   Cause = Cause(vigilDropCauseDROP_TRUNCATED)    // strings cut short (records kept, flagged)
+	CauseTrackFull   Cause = Cause(vigilDropCauseDROP_TRACK_FULL)   // processes escaped scope: tracked map full
+	CauseReadFailed  Cause = Cause(vigilDropCauseDROP_READ_FAILED)  // fields left empty: kernel read failed
+	CauseDecode      Cause = 0x40                                   // records lost: user space could not decode
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseRingbufFull:
+		return "ringbuf_full"
+	case CauseTruncated:
+		return "truncated"
+	case CauseTrackFull:
+		return "tracked_map_full"
+	case CauseReadFailed:
+		return "read_failed"
+	case CauseDecode:
+		return "decode_error"
+	}
+	return fmt.Sprintf("cause(%d)", uint8(c))
+}
+
+// Loss counts what was lost since the previous report.
+type Loss struct {
+	Cause Cause
+	Class Kind   // the kind of record affected (fork, exec, exit)
+	Count uint64 // occurrences since the last report
+}
+
+// Event is one decoded kernel record. Fields beyond Task are set per Kind.
+type Event struct {
+	Kind  Kind
+	Flags Flags
+	KTime uint64 // when it happened, ns since boot (CLOCK_BOOTTIME)
+	Tree  Tree
+	Task  Task
+
+	// KindFork: the new process.
+	ChildPID   uint32
+	ChildStart uint64
+
+	// KindExec.
+	Executable string   // absolute path of the binary that runs
+	Args       []string // argv as the process sees it
+	Argc       uint32   // argument count the kernel saw (> len(Args) if truncated)
+	Cwd        string   // absolute working directory
+	ExeInode   uint64
+	ExeDevice  uint64 // user-space dev_t encoding (unix.Mkdev)
+
+	// KindExit: the wait(2) status.
+	Status uint32
+
+	// KindLoss.
+	Loss Loss
+}
+
+// ExitCode is the process's exit status, or 128+signal when a signal
+// killed it (the shell's convention).
+func (e *Event) ExitCode() int {
+	ws := syscall.WaitStatus(e.Status)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// Signal is the signal that killed the process, or 0.
+func (e *Event) Signal() syscall.Signal {
+	ws := syscall.WaitStatus(e.Status)
+	if ws.Signaled() {
+		return ws.Signal()
+	}
+	return 0
+}
+
+// CoreDumped reports whether the process dumped core.
+func (e *Event) CoreDumped() bool { return syscall.WaitStatus(e.Status).CoreDump() }
