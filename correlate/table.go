@@ -307,7 +307,9 @@ func (t *Table) setTree(p *Process, tree sensor.Tree) {
 }
 
 func (t *Table) insert(k key, ppid uint32, src Source) *Process {
-	if old := t.byPID[k.pid]; old != nil && old.StartTicks != k.ticks && !old.Exited {
+	old := t.byPID[k.pid]
+	newest := old == nil || k.ticks > old.StartTicks
+	if old != nil && newest && !old.Exited {
 		// The PID was reused, so the old process is gone even though its
 		// exit record never arrived.
 		old.Exited = true
@@ -325,7 +327,10 @@ func (t *Table) insert(k key, ppid uint32, src Source) *Process {
 	}
 	t.byKey[k] = p
 	t.byEntity[p.EntityID] = p
-	t.byPID[k.pid] = p
+	if newest {
+		// A late record of an older process must not hide the newer one.
+		t.byPID[k.pid] = p
+	}
 	if src == SourceProc {
 		if parent := t.byPID[ppid]; parent != nil {
 			t.link(p, parent)
@@ -364,9 +369,22 @@ func (t *Table) enqueue(p *Process, now time.Time) {
 
 func (t *Table) sweep(now time.Time) {
 	for t.qhead < len(t.queue) && !t.queue[t.qhead].evictAt.After(now) {
-		t.evict(t.pop())
-		t.stats.Evicted++
+		if p := t.pop(); t.evictable(p) {
+			t.evict(p)
+			t.stats.Evicted++
+		}
 	}
+}
+
+// evictable re-checks a process taken off the queue: one that gained a
+// child while queued (a late fork record) stays, and is queued again when
+// that child is released.
+func (t *Table) evictable(p *Process) bool {
+	if p.children > 0 || !p.Exited {
+		p.evictAt = time.Time{}
+		return false
+	}
+	return true
 }
 
 func (t *Table) enforceCap(now time.Time) {
@@ -374,8 +392,10 @@ func (t *Table) enforceCap(now time.Time) {
 		return
 	}
 	for t.qhead < len(t.queue) && len(t.byKey) > t.cfg.MaxProcesses {
-		t.evict(t.pop())
-		t.stats.EvictedEarly++
+		if p := t.pop(); t.evictable(p) {
+			t.evict(p)
+			t.stats.EvictedEarly++
+		}
 	}
 	if len(t.byKey) > t.cfg.MaxProcesses {
 		t.log.Warn("process table over its cap with only live processes", "len", len(t.byKey), "cap", t.cfg.MaxProcesses)

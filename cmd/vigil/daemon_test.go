@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The daemon tracks configured agents: one already running when it starts
+// (found in /proc with its child) and one started later (matched in the
+// kernel at exec), and nothing else. SIGTERM stops it cleanly.
+func TestDaemon(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "ctl")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	early := filepath.Join(dir, "vigil-e2e-early")
+	late := filepath.Join(dir, "vigil-e2e-late")
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The early agent starts a child, then waits for the test.
+	write(early, fmt.Sprintf("sleep 60 &\nread x < %s\nkill $!\n/bin/true \"early-$x\"\n", fifo))
+	write(late, "/bin/true late-child\n")
+	out := filepath.Join(dir, "log", "events.jsonl")
+	cfg := filepath.Join(dir, "vigil.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+default_agents = false
+
+[[agent]]
+name = "early-agent"
+executables = ["vigil-e2e-early"]
+
+[[agent]]
+name = "late-agent"
+executables = ["vigil-e2e-late"]
+
+[output]
+file = %q
+
+[sensor]
+loss_interval = "200ms"
+`, out)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	agent := exec.Command(early)
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = agent.Process.Kill(); _ = agent.Wait() }()
+	earlyPID := int64(agent.Process.Pid)
+	// Let the early agent start its child before the daemon looks.
+	waitFor(t, "the early agent's child", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", earlyPID, earlyPID))
+		return len(strings.Fields(string(b))) > 0
+	})
+
+	d := vigil("run", "--config", cfg)
+	stderr, err := d.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = d.Process.Kill(); _ = d.Wait() }()
+	sc := bufio.NewScanner(stderr)
+	var logs []string
+	for sc.Scan() {
+		logs = append(logs, sc.Text())
+		if strings.Contains(sc.Text(), "vigil running") {
+			break
+		}
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), "running_agents=1") {
+		t.Fatalf("daemon did not report the running agent:\n%s", strings.Join(logs, "\n"))
+	}
+	go func() {
+		for sc.Scan() {
+			t.Log("daemon: " + sc.Text())
+		}
+	}()
+
+	if err := exec.Command(late).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("/bin/true", "not-an-agent").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fifo, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Wait(); err != nil {
+		t.Fatalf("early agent: %v", err)
+	}
+	waitFor(t, "the early agent's end record", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), `"early-go"`) && strings.Contains(string(b), `"action":"end"`) &&
+			strings.Count(string(b), `"early-agent"`) >= 5
+	})
+	if err := d.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Wait(); err != nil {
+		t.Fatalf("daemon did not stop cleanly on SIGTERM: %v", err)
+	}
+
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := parseRecords(t, string(b))
+	var earlyRoot, earlyChildEnd, earlyExec, lateRoot, lateChild bool
+	var earlyRootID string
+	for _, d := range docs {
+		args := d.strs("process.args")
+		agentName := d.str("gen_ai.agent.name")
+		if slices.Contains(args, "not-an-agent") {
+			t.Errorf("unrelated process recorded: %v", d)
+		}
+		switch {
+		case d.num("process.pid") == earlyPID && d.str("event.action") == "end":
+			earlyRoot = agentName == "early-agent" && d.str("Vigil.process.source") == "procfs" && d.num("process.exit_code") == 0
+			earlyRootID = d.str("process.entity_id")
+		case d.str("event.action") == "end" && slices.Equal(args, []string{"sleep", "60"}):
+			earlyChildEnd = agentName == "early-agent" && d.num("process.parent.pid") == earlyPID &&
+				d.str("Vigil.process.exit_signal") == "SIGTERM"
+		case d.str("event.action") == "exec" && slices.Equal(args, []string{"/bin/true", "early-go"}):
+			earlyExec = agentName == "early-agent" && d.num("process.parent.pid") == earlyPID
+		case d.str("event.action") == "exec" && len(args) == 2 && args[1] == late:
+			lateRoot = agentName == "late-agent" && d.get("Vigil.process.tree_root") == true &&
+				d.str("Vigil.tree.root.entity_id") == d.str("process.entity_id")
+		case d.str("event.action") == "exec" && slices.Equal(args, []string{"/bin/true", "late-child"}):
+			lateChild = agentName == "late-agent"
+		}
+	}
+	if !earlyRoot || !earlyChildEnd || !earlyExec || !lateRoot || !lateChild {
+		t.Errorf("early root end=%v, early child end=%v, early exec=%v, late root=%v, late child=%v\n%s",
+			earlyRoot, earlyChildEnd, earlyExec, lateRoot, lateChild, summary(docs))
+	}
+	for _, d := range docs {
+		if d.str("gen_ai.agent.name") == "early-agent" && d.str("Vigil.tree.root.entity_id") != earlyRootID {
+			t.Errorf("early agent record outside its tree: %v", d)
+		}
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("output file mode: %v %v", st, err)
+	}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
