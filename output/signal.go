@@ -7,10 +7,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// signalName is "SIGKILL" for 9, or "SIG" + the number when unnamed.
+// signalNames holds every signal's name, computed once so encoding a
+// record never allocates: "SIGKILL" for 9, "SIG40" for an unnamed
+// real-time signal.
+var signalNames = func() (names [65]string) {
+	for i := range names {
+		if names[i] = unix.SignalName(syscall.Signal(i)); names[i] == "" {
+			names[i] = "SIG" + strconv.Itoa(i)
+		}
+	}
+	return names
+}()
+
+// signalName names a signal.
 func signalName(s syscall.Signal) string {
-	if n := unix.SignalName(s); n != "" {
-		return n
+	if s >= 0 && int(s) < len(signalNames) {
+		return signalNames[s]
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }

@@ -61,6 +61,11 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		return &DecodeError{Type: hdr.Type, Err: fmt.Errorf("%w: size %d, length %d", ErrBadSize, hdr.Size, len(raw))}
 	}
 	*ev = Event{}
+	switch hdr.Type {
+	case uint16(KindFork), uint16(KindExec), uint16(KindExit):
+	default:
+		return &DecodeError{Type: hdr.Type, Err: ErrUnknownType}
+	}
 	ev.Kind = Kind(hdr.Type)
 	ev.Flags = Flags(hdr.Flags)
 	ev.KTime = hdr.Ktime
@@ -80,21 +85,30 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 
 	switch ev.Kind {
 	case KindFork:
-		if len(raw) != forkSize {
-			return &DecodeError{Type: hdr.Type, Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+		if err := wantSize(hdr.Type, len(raw), forkSize); err != nil {
+			return err
 		}
 		f := (*vigilForkEvent)(unsafe.Pointer(&raw[0]))
 		ev.ChildPID = f.ChildPid
 		ev.ChildStart = f.ChildStart
 	case KindExit:
-		if len(raw) != exitSize {
-			return &DecodeError{Type: hdr.Type, Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+		if err := wantSize(hdr.Type, len(raw), exitSize); err != nil {
+			return err
 		}
 		ev.Status = (*vigilExitEvent)(unsafe.Pointer(&raw[0])).ExitCode
 	case KindExec:
 		return d.decodeExec(raw, ev)
-	default:
-		return &DecodeError{Type: hdr.Type, Err: ErrUnknownType}
+	}
+	return nil
+}
+
+// wantSize checks the length of a fixed-size record.
+func wantSize(typ uint16, got, want int) error {
+	switch {
+	case got < want:
+		return &DecodeError{Type: typ, Err: fmt.Errorf("%w: %d bytes, want %d", ErrShortRecord, got, want)}
+	case got > want:
+		return &DecodeError{Type: typ, Err: fmt.Errorf("%w: %d bytes, want %d", ErrBadSize, got, want)}
 	}
 	return nil
 }
@@ -123,10 +137,10 @@ func (d *Decoder) decodeExec(raw []byte, ev *Event) error {
 // ends the last argument; a block cut short ends in a partial argument,
 // which is kept.
 func splitArgs(dst []string, block []byte) []string {
-	block = bytes.TrimSuffix(block, []byte{0})
 	if len(block) == 0 {
 		return dst
 	}
+	block = bytes.TrimSuffix(block, []byte{0})
 	for {
 		i := bytes.IndexByte(block, 0)
 		if i < 0 {

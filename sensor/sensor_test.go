@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 func realPath(t testing.TB, p string) string {
@@ -456,5 +458,30 @@ func TestFeatureErrorWording(t *testing.T) {
 	}
 	if got := err.Error(); got != "sensor: missing privileges to load BPF programs: operation not permitted (run as root)" {
 		t.Errorf("message %q", got)
+	}
+}
+
+// The programs stay far from the verifier's 1M-instruction limit, so a
+// kernel whose verifier prunes less still accepts them.
+func TestVerifierComplexity(t *testing.T) {
+	requireBPF(t)
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, p := range []*ebpf.Program{s.objs.VigilFork, s.objs.VigilExec, s.objs.VigilExit} {
+		info, err := p.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, ok := info.VerifiedInstructions()
+		if !ok {
+			t.Fatalf("%s: kernel does not report verified instructions", info.Name)
+		}
+		t.Logf("%s: %d instructions verified", info.Name, n)
+		if n > 250_000 {
+			t.Errorf("%s: %d instructions verified; keep it under 250k", info.Name, n)
+		}
 	}
 }

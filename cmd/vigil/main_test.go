@@ -520,4 +520,3 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("bad config: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
-

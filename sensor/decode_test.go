@@ -1,0 +1,520 @@
+package sensor
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// structBytes copies the memory of a generated record struct. The structs
+// mirror the C layout with explicit padding, so their bytes are exactly
+// what the BPF programs write to the ring buffer.
+func structBytes[T any](v *T) []byte {
+	return slices.Clone(unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v)))
+}
+
+// setSize stores len(raw) in the header's size field, as the kernel does.
+func setSize(raw []byte) []byte {
+	if len(raw) >= headerSize {
+		(*vigilEventHeader)(unsafe.Pointer(&raw[0])).Size = uint32(len(raw))
+	}
+	return raw
+}
+
+// testComm packs s into a comm field; bytes beyond 16 are dropped and
+// short names are NUL-padded, like the kernel's task->comm.
+func testComm(s string) (c [16]int8) {
+	for i := 0; i < len(s) && i < len(c); i++ {
+		c[i] = int8(s[i])
+	}
+	return c
+}
+
+// testHdr is a header with every field set to something distinct.
+func testHdr(typ vigilEventType, comm string) vigilEventHeader {
+	return vigilEventHeader{
+		Type:      uint16(typ),
+		Flags:     0,
+		Ktime:     1_000_000_123,
+		StartTime: 900_000_000,
+		CgroupId:  0xc0ffee,
+		Tree:      vigilTree{RootStart: 500_000_000, RootTgid: 4000, Agent: 3},
+		Pid:       4243,
+		Tgid:      4242,
+		Ppid:      4000,
+		Uid:       1000,
+		Gid:       1001,
+		Euid:      0,
+		Egid:      27,
+		Comm:      testComm(comm),
+	}
+}
+
+// testTask is what testHdr decodes to.
+func testTask(comm string) Task {
+	return Task{
+		PID: 4242, TID: 4243, PPID: 4000,
+		UID: 1000, GID: 1001, EUID: 0, EGID: 27,
+		CgroupID: 0xc0ffee, StartTime: 900_000_000, Comm: comm,
+	}
+}
+
+var testTree = Tree{RootStart: 500_000_000, RootPID: 4000, Agent: 3}
+
+func forkRecord(comm string) []byte {
+	f := vigilForkEvent{Hdr: testHdr(vigilEventTypeEVENT_FORK, comm), ChildStart: 1_000_000_000, ChildPid: 4300}
+	return setSize(structBytes(&f))
+}
+
+func exitRecord(status uint32) []byte {
+	x := vigilExitEvent{Hdr: testHdr(vigilEventTypeEVENT_EXIT, "sh"), ExitCode: status}
+	return setSize(structBytes(&x))
+}
+
+// kdev is the kernel's internal dev_t encoding (MKDEV): major<<20 | minor.
+func kdev(major, minor uint32) uint32 { return major<<20 | minor }
+
+// execRecord builds an exec record whose length fields match the data.
+func execRecord(flags Flags, argc uint32, exe, args, cwd string) []byte {
+	x := vigilExecEvent{
+		Hdr:     testHdr(vigilEventTypeEVENT_EXEC, "python3"),
+		ExeIno:  131077,
+		ExeDev:  kdev(259, 3),
+		Argc:    argc,
+		ExeLen:  uint16(len(exe)),
+		ArgsLen: uint16(len(args)),
+		CwdLen:  uint16(len(cwd)),
+	}
+	x.Hdr.Flags = uint16(flags)
+	raw := structBytes(&x)
+	raw = append(raw, exe...)
+	raw = append(raw, args...)
+	raw = append(raw, cwd...)
+	return setSize(raw)
+}
+
+// withExec edits the exec struct at the front of raw in place.
+func withExec(raw []byte, edit func(*vigilExecEvent)) []byte {
+	edit((*vigilExecEvent)(unsafe.Pointer(&raw[0])))
+	return raw
+}
+
+// withHdr edits the header at the front of raw in place.
+func withHdr(raw []byte, edit func(*vigilEventHeader)) []byte {
+	edit((*vigilEventHeader)(unsafe.Pointer(&raw[0])))
+	return raw
+}
+
+func execEvent(flags Flags, argc uint32, exe string, args []string, cwd string) Event {
+	return Event{
+		Kind: KindExec, Flags: flags, KTime: 1_000_000_123, Tree: testTree, Task: testTask("python3"),
+		Executable: exe, Args: args, Argc: argc, Cwd: cwd,
+		ExeInode: 131077, ExeDevice: unix.Mkdev(259, 3),
+	}
+}
+
+type decodeCase struct {
+	name string
+	raw  []byte
+	want Event
+}
+
+func decodeCases() []decodeCase {
+	longComm := "0123456789abcdef" // 16 bytes: no NUL in the field
+	return []decodeCase{
+		{
+			name: "fork",
+			raw:  forkRecord("bash"),
+			want: Event{
+				Kind: KindFork, KTime: 1_000_000_123, Tree: testTree, Task: testTask("bash"),
+				ChildPID: 4300, ChildStart: 1_000_000_000,
+			},
+		},
+		{
+			name: "fork comm without NUL",
+			raw:  forkRecord(longComm),
+			want: Event{
+				Kind: KindFork, KTime: 1_000_000_123, Tree: testTree, Task: testTask(longComm),
+				ChildPID: 4300, ChildStart: 1_000_000_000,
+			},
+		},
+		{
+			name: "fork empty comm, untracked",
+			raw: withHdr(forkRecord(""), func(h *vigilEventHeader) {
+				h.Tree = vigilTree{}
+			}),
+			want: Event{
+				Kind: KindFork, KTime: 1_000_000_123, Task: testTask(""),
+				ChildPID: 4300, ChildStart: 1_000_000_000,
+			},
+		},
+		{
+			name: "fork comm with bytes after the NUL",
+			raw: withHdr(forkRecord("ab"), func(h *vigilEventHeader) {
+				h.Comm[3] = 'z' // stale bytes past the terminator are ignored
+			}),
+			want: Event{
+				Kind: KindFork, KTime: 1_000_000_123, Tree: testTree, Task: testTask("ab"),
+				ChildPID: 4300, ChildStart: 1_000_000_000,
+			},
+		},
+		{
+			name: "exit code",
+			raw:  exitRecord(3 << 8),
+			want: Event{Kind: KindExit, KTime: 1_000_000_123, Tree: testTree, Task: testTask("sh"), Status: 3 << 8},
+		},
+		{
+			name: "exit signal with core",
+			raw:  exitRecord(uint32(syscall.SIGSEGV) | 0x80),
+			want: Event{Kind: KindExit, KTime: 1_000_000_123, Tree: testTree, Task: testTask("sh"), Status: uint32(syscall.SIGSEGV) | 0x80},
+		},
+		{
+			name: "exec",
+			raw:  execRecord(FlagNewRoot, 3, "/usr/bin/python3", "python3\x00-c\x00print(1)\x00", "/home/u"),
+			want: execEvent(FlagNewRoot, 3, "/usr/bin/python3", []string{"python3", "-c", "print(1)"}, "/home/u"),
+		},
+		{
+			name: "exec truncated final arg without NUL",
+			raw:  execRecord(FlagArgsTruncated, 5, "/bin/echo", "echo\x00hello\x00wor", "/"),
+			want: execEvent(FlagArgsTruncated, 5, "/bin/echo", []string{"echo", "hello", "wor"}, "/"),
+		},
+		{
+			name: "exec empty args in the middle and at the end",
+			raw:  execRecord(0, 4, "/bin/x", "x\x00\x00y\x00\x00", "/tmp"),
+			want: execEvent(0, 4, "/bin/x", []string{"x", "", "y", ""}, "/tmp"),
+		},
+		{
+			name: "exec args with spaces, quotes and UTF-8",
+			raw:  execRecord(0, 3, "/bin/sh", "sh\x00-c\x00echo \"hé\\\" 🙂\x00", "/home/ü"),
+			want: execEvent(0, 3, "/bin/sh", []string{"sh", "-c", "echo \"hé\\\" 🙂"}, "/home/ü"),
+		},
+		{
+			name: "exec unreadable args, empty strings",
+			raw:  execRecord(FlagArgsUnreadable|FlagExeTruncated|FlagCwdTruncated, 2, "", "", ""),
+			want: execEvent(FlagArgsUnreadable|FlagExeTruncated|FlagCwdTruncated, 2, "", nil, ""),
+		},
+		{
+			name: "exec device with a large minor",
+			raw: withExec(execRecord(0, 1, "/a", "a\x00", "/"), func(x *vigilExecEvent) {
+				x.ExeDev = kdev(4095, 1<<20-1)
+			}),
+			want: func() Event {
+				ev := execEvent(0, 1, "/a", []string{"a"}, "/")
+				ev.ExeDevice = unix.Mkdev(4095, 1<<20-1)
+				return ev
+			}(),
+		},
+		{
+			name: "exec device zero",
+			raw: withExec(execRecord(0, 1, "/a", "a\x00", "/"), func(x *vigilExecEvent) {
+				x.ExeDev = 0
+			}),
+			want: func() Event {
+				ev := execEvent(0, 1, "/a", []string{"a"}, "/")
+				ev.ExeDevice = unix.Mkdev(0, 0)
+				return ev
+			}(),
+		},
+	}
+}
+
+func TestDecode(t *testing.T) {
+	for _, tc := range decodeCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDecoder()
+			// Start from a dirty event: Decode must reset every field.
+			ev := Event{Kind: KindLoss, Args: []string{"stale"}, Status: 99, Loss: Loss{Count: 1}, Executable: "stale"}
+			if err := d.Decode(tc.raw, &ev); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if !reflect.DeepEqual(ev, tc.want) {
+				t.Errorf("Decode:\n got %+v\nwant %+v", ev, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeExeDevice(t *testing.T) {
+	for _, dev := range []struct{ major, minor uint32 }{{0, 0}, {8, 1}, {259, 3}, {0, 0x12345}, {4095, 1<<20 - 1}} {
+		raw := withExec(execRecord(0, 0, "/x", "", "/"), func(x *vigilExecEvent) { x.ExeDev = kdev(dev.major, dev.minor) })
+		var ev Event
+		if err := NewDecoder().Decode(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ev.ExeDevice, unix.Mkdev(dev.major, dev.minor); got != want {
+			t.Errorf("dev %d:%d: ExeDevice %#x, want %#x", dev.major, dev.minor, got, want)
+		}
+		if unix.Major(ev.ExeDevice) != dev.major || unix.Minor(ev.ExeDevice) != dev.minor {
+			t.Errorf("dev %d:%d: decoded as %d:%d", dev.major, dev.minor, unix.Major(ev.ExeDevice), unix.Minor(ev.ExeDevice))
+		}
+	}
+}
+
+func TestDecodeExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status uint32
+		code   int
+		sig    syscall.Signal
+		core   bool
+	}{
+		{0, 0, 0, false},
+		{1 << 8, 1, 0, false},
+		{255 << 8, 255, 0, false},
+		{uint32(syscall.SIGKILL), 128 + 9, syscall.SIGKILL, false},
+		{uint32(syscall.SIGSEGV) | 0x80, 128 + 11, syscall.SIGSEGV, true},
+	} {
+		var ev Event
+		if err := NewDecoder().Decode(exitRecord(tc.status), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ExitCode() != tc.code || ev.Signal() != tc.sig || ev.CoreDumped() != tc.core {
+			t.Errorf("status %#x: code %d signal %v core %v, want %d %v %v",
+				tc.status, ev.ExitCode(), ev.Signal(), ev.CoreDumped(), tc.code, tc.sig, tc.core)
+		}
+	}
+}
+
+type decodeErrCase struct {
+	name     string
+	raw      []byte
+	wantType uint16
+	wantErr  error
+}
+
+func decodeErrCases() []decodeErrCase {
+	fork := forkRecord("bash")
+	exit := exitRecord(0)
+	exec := execRecord(0, 1, "/bin/true", "true\x00", "/")
+	return []decodeErrCase{
+		{name: "empty", raw: nil, wantType: 0, wantErr: ErrShortRecord},
+		{name: "one byte", raw: []byte{1}, wantType: 0, wantErr: ErrShortRecord},
+		{name: "header minus one", raw: fork[:headerSize-1], wantType: 0, wantErr: ErrShortRecord},
+		{name: "size larger than length", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Size++ }),
+			wantType: uint16(KindFork), wantErr: ErrBadSize},
+		{name: "size smaller than length", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Size-- }),
+			wantType: uint16(KindFork), wantErr: ErrBadSize},
+		{name: "size zero", raw: withHdr(slices.Clone(exec), func(h *vigilEventHeader) { h.Size = 0 }),
+			wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "fork header only", raw: setSize(slices.Clone(fork[:headerSize])),
+			wantType: uint16(KindFork), wantErr: ErrShortRecord},
+		{name: "fork short by 8", raw: setSize(slices.Clone(fork[:len(fork)-8])),
+			wantType: uint16(KindFork), wantErr: ErrShortRecord},
+		{name: "fork too long", raw: setSize(append(slices.Clone(fork), 0, 0, 0, 0, 0, 0, 0, 0)),
+			wantType: uint16(KindFork), wantErr: ErrBadSize},
+		{name: "exit header only", raw: setSize(slices.Clone(exit[:headerSize])),
+			wantType: uint16(KindExit), wantErr: ErrShortRecord},
+		{name: "exit short by 4", raw: setSize(slices.Clone(exit[:len(exit)-4])),
+			wantType: uint16(KindExit), wantErr: ErrShortRecord},
+		{name: "exit too long", raw: setSize(append(slices.Clone(exit), 0, 0, 0, 0, 0, 0, 0, 0)),
+			wantType: uint16(KindExit), wantErr: ErrBadSize},
+		{name: "exec header only", raw: setSize(slices.Clone(exec[:headerSize])),
+			wantType: uint16(KindExec), wantErr: ErrShortRecord},
+		{name: "exec one short of the struct", raw: setSize(slices.Clone(exec[:execSize-1])),
+			wantType: uint16(KindExec), wantErr: ErrShortRecord},
+		{name: "exec lengths exceed data", raw: withExec(slices.Clone(exec), func(x *vigilExecEvent) { x.CwdLen++ }),
+			wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "exec lengths short of data", raw: withExec(slices.Clone(exec), func(x *vigilExecEvent) { x.ExeLen-- }),
+			wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "exec lengths max, no data", raw: withExec(setSize(slices.Clone(exec[:execSize])), func(x *vigilExecEvent) {
+			x.ExeLen, x.ArgsLen, x.CwdLen = 0xffff, 0xffff, 0xffff
+		}), wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "type zero", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = 0 }),
+			wantType: 0, wantErr: ErrUnknownType},
+		{name: "type max", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = uint16(vigilEventTypeEVENT_TYPE_MAX) }),
+			wantType: uint16(vigilEventTypeEVENT_TYPE_MAX), wantErr: ErrUnknownType},
+		{name: "type loss is not a record", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = uint16(KindLoss) }),
+			wantType: uint16(KindLoss), wantErr: ErrUnknownType},
+		{name: "type 0xffff", raw: withHdr(slices.Clone(exit), func(h *vigilEventHeader) { h.Type = 0xffff }),
+			wantType: 0xffff, wantErr: ErrUnknownType},
+		{name: "type 0x101 (fork in the low byte)", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = 0x101 }),
+			wantType: 0x101, wantErr: ErrUnknownType},
+		{name: "type 0x203 (exit in the low byte)", raw: withHdr(slices.Clone(exit), func(h *vigilEventHeader) { h.Type = 0x203 }),
+			wantType: 0x203, wantErr: ErrUnknownType},
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range decodeErrCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev Event
+			err := NewDecoder().Decode(tc.raw, &ev)
+			if err == nil {
+				t.Fatalf("Decode succeeded (%v), want %v", ev.Kind, tc.wantErr)
+			}
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %T %v is not a *DecodeError", err, err)
+			}
+			if de.Type != tc.wantType {
+				t.Errorf("DecodeError.Type = %#x, want %#x", de.Type, tc.wantType)
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Errorf("error %q is not %q", err, tc.wantErr)
+			}
+			for _, other := range []error{ErrShortRecord, ErrBadSize, ErrUnknownType} {
+				if other != tc.wantErr && errors.Is(err, other) {
+					t.Errorf("error %q also matches %q", err, other)
+				}
+			}
+			if !strings.HasPrefix(err.Error(), "decode ") {
+				t.Errorf("error %q lacks the decode prefix", err)
+			}
+		})
+	}
+}
+
+func TestDecodeErrorMessage(t *testing.T) {
+	var ev Event
+	err := NewDecoder().Decode(setSize(slices.Clone(forkRecord("x")[:headerSize])), &ev)
+	if want := "decode fork record: record shorter than its type requires"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %v, want prefix %q", err, want)
+	}
+	err = NewDecoder().Decode([]byte{2, 0}, &ev)
+	if want := "decode kind(0) record: record shorter than its type requires: 2 bytes"; err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+// TestDecodeCommInterned checks that equal thread names share one string,
+// and that the cache keeps returning right names after it is reset.
+func TestDecodeCommInterned(t *testing.T) {
+	d := NewDecoder()
+	var a, b Event
+	if err := d.Decode(forkRecord("worker"), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decode(forkRecord("worker"), &b); err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.StringData(a.Task.Comm) != unsafe.StringData(b.Task.Comm) {
+		t.Error("equal comms decoded to distinct strings")
+	}
+	for i := range maxInterned + 10 {
+		name := "w" + strings.Repeat("x", i%10) + string(rune('A'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676%26))
+		var ev Event
+		if err := d.Decode(forkRecord(name), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Task.Comm != name {
+			t.Fatalf("comm %d: got %q, want %q", i, ev.Task.Comm, name)
+		}
+	}
+	if len(d.comms) > maxInterned {
+		t.Errorf("comm cache holds %d names, cap %d", len(d.comms), maxInterned)
+	}
+}
+
+// TestDecodeForkAllocs checks that a fork record decodes without
+// allocating once its thread name is interned.
+func TestDecodeForkAllocs(t *testing.T) {
+	d := NewDecoder()
+	raw := forkRecord("bash")
+	var ev Event
+	if err := d.Decode(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = d.Decode(raw, &ev) }); n != 0 {
+		t.Errorf("fork decode: %v allocs/op, want 0", n)
+	}
+	raw = exitRecord(0)
+	if n := testing.AllocsPerRun(100, func() { _ = d.Decode(raw, &ev) }); n != 0 {
+		t.Errorf("exit decode: %v allocs/op, want 0", n)
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	for _, tc := range []struct {
+		block string
+		want  []string
+	}{
+		{"", nil},
+		{"a\x00", []string{"a"}},
+		{"a", []string{"a"}}, // cut short: partial argument kept
+		{"a\x00b", []string{"a", "b"}},
+		{"a\x00b\x00", []string{"a", "b"}},
+		{"a\x00\x00", []string{"a", ""}},
+		{"\x00a\x00", []string{"", "a"}},
+		{"\x00\x00", []string{"", ""}},
+		{"\x00", []string{""}},
+	} {
+		got := splitArgs(nil, []byte(tc.block))
+		if !slices.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("splitArgs(%q) = %q, want %q", tc.block, got, tc.want)
+		}
+	}
+	if got := splitArgs([]string{"keep"}, []byte("x\x00")); !slices.Equal(got, []string{"keep", "x"}) {
+		t.Errorf("splitArgs appends to dst: got %q", got)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, tc := range decodeCases() {
+		f.Add(tc.raw)
+	}
+	for _, tc := range decodeErrCases() {
+		f.Add(tc.raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ev Event
+		err := NewDecoder().Decode(raw, &ev)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %T %v is not a *DecodeError", err, err)
+			}
+			if !errors.Is(err, ErrShortRecord) && !errors.Is(err, ErrBadSize) && !errors.Is(err, ErrUnknownType) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			_ = err.Error()
+			return
+		}
+		switch ev.Kind {
+		case KindFork, KindExec, KindExit:
+		default:
+			t.Fatalf("decoded kind %v", ev.Kind)
+		}
+		if len(ev.Task.Comm) > 16 {
+			t.Fatalf("comm %q longer than 16 bytes", ev.Task.Comm)
+		}
+		if ev.Kind == KindExec {
+			n := len(ev.Executable) + len(ev.Cwd)
+			for _, a := range ev.Args {
+				n += len(a)
+			}
+			if n > len(raw)-execSize {
+				t.Fatalf("exec fields hold %d bytes, record data %d", n, len(raw)-execSize)
+			}
+		}
+	})
+}
+
+func benchmarkDecode(b *testing.B, raw []byte) {
+	d := NewDecoder()
+	var ev Event
+	if err := d.Decode(raw, &ev); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if err := d.Decode(raw, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+func BenchmarkDecodeExec(b *testing.B) {
+	benchmarkDecode(b, execRecord(0, 4, "/usr/bin/python3",
+		"python3\x00-m\x00pytest\x00tests/test_decode.py\x00", "/home/user/src/project"))
+}
+
+func BenchmarkDecodeFork(b *testing.B) {
+	benchmarkDecode(b, forkRecord("bash"))
+}
