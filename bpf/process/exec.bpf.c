@@ -119,6 +119,9 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	struct path_buf *pb;
 	__u16 flags = 0;
 
+	/* The common case, an untracked process: this lookup is all it costs. */
+	if (!t && !match_agents && !trace_all)
+		return 0;
 	pb = bpf_map_lookup_elem(&path_scratch, &zero);
 	if (!pb)
 		return 0;

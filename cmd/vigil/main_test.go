@@ -520,3 +520,50 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("bad config: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
+
+// SIGTERM is passed on to CMD, whose end is recorded; a SIGINT sent to
+// vigil alone does not abandon a CMD that is still running.
+func TestTraceSignals(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "term.jsonl")
+	cmd := vigil("trace", "-o", out, "--", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "sleep's exec record", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Contains(string(b), `"exec"`)
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+		t.Fatalf("after SIGTERM: %v, want exit status 143", err)
+	}
+	b, _ := os.ReadFile(out)
+	docs := parseRecords(t, string(b))
+	if last := docs[len(docs)-1]; last.str("event.action") != "end" || last.str("Vigil.process.exit_signal") != "SIGTERM" {
+		t.Errorf("last record: %v", last)
+	}
+
+	out = filepath.Join(dir, "int.jsonl")
+	ready := filepath.Join(dir, "ready")
+	cmd = vigil("trace", "-o", out, "--", "sh", "-c",
+		fmt.Sprintf(`trap "" INT; touch %s; sleep 0.5; /bin/true after-interrupt`, ready))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the command to start", func() bool { _, err := os.Stat(ready); return err == nil })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after one SIGINT: %v, want CMD's status 0", err)
+	}
+	b, _ = os.ReadFile(out)
+	if !strings.Contains(string(b), `"after-interrupt"`) {
+		t.Errorf("recording stopped at the first SIGINT:\n%s", summary(parseRecords(t, string(b))))
+	}
+}

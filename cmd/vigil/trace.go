@@ -23,8 +23,10 @@ Runs CMD as the root of a tracked agent tree and records the tree's
 process events (fork, exec, exit) as ECS JSON lines: on stdout, or in FILE
 with -o. While records go to stdout, CMD's own stdout is sent to stderr so
 stdout holds nothing but records. Exits with CMD's exit status (128+N if a
-signal N killed it) once CMD and all its descendants are gone, or on
-Ctrl-C. Needs root (or CAP_BPF and CAP_PERFMON).
+signal N killed it) once CMD and all its descendants are gone. Ctrl-C (or
+SIGINT) stops waiting for descendants once CMD exits; a second one stops
+at once. SIGTERM and SIGHUP are passed on to CMD. Needs root (or CAP_BPF
+and CAP_PERFMON).
 
 Options:
 `
@@ -152,16 +154,16 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	defer signal.Stop(sigs)
 
 	var (
-		code     = -1
-		tick     *time.Ticker
-		tickC    <-chan time.Time
-		stopping bool
+		code       = -1 // CMD's exit code once reaped
+		tickC      <-chan time.Time
+		stopping   bool // stop once CMD is reaped, without waiting for descendants
+		interrupts int
 	)
 	for code < 0 || !stopping {
 		select {
 		case err := <-waited:
 			code = exitCode(cmd.ProcessState, err)
-			tick = time.NewTicker(treeSettleInterval)
+			tick := time.NewTicker(treeSettleInterval)
 			defer tick.Stop()
 			tickC = tick.C
 		case <-tickC:
@@ -173,11 +175,22 @@ func (t *tracer) run(o traceOptions) (int, error) {
 				stopping = true
 			}
 		case sig := <-sigs:
-			// Pass the signal on; stop without waiting for descendants.
-			_ = cmd.Process.Signal(sig)
 			stopping = true
+			if sig == syscall.SIGINT {
+				// Ctrl-C reaches CMD through the terminal's process group
+				// already. Keep recording while CMD lives (it may treat
+				// Ctrl-C as "cancel", not "quit"); a second one stops now.
+				if interrupts++; interrupts < 2 || code >= 0 {
+					continue
+				}
+				if code < 0 {
+					code = 130
+				}
+				continue
+			}
+			// SIGTERM, SIGHUP: pass on to CMD and give it a moment.
+			_ = cmd.Process.Signal(sig)
 			if code < 0 {
-				// Give CMD a moment to act on it and be reaped.
 				select {
 				case err := <-waited:
 					code = exitCode(cmd.ProcessState, err)
