@@ -229,7 +229,7 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 			child = t.insert(k, parent.PID, SourceKernel)
 		}
 		child.Start = t.cfg.Times.Time(ev.ChildStart)
-		child.Name = parent.Name
+		child.Name = ev.Task.Comm // a child starts with the forking thread's name
 		child.Executable, child.Args, child.Argc, child.ArgsCut = parent.Executable, parent.Args, parent.Argc, parent.ArgsCut
 		child.Cwd = parent.Cwd
 		t.setCreds(child, &ev.Task)

@@ -11,24 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/bpftest"
 )
 
-// requireBPF skips a test that needs root, unless the environment says the
-// BPF suites must run (VIGIL_REQUIRE_BPF or CI set): then it fails, so a
-// CI run can never pass by skipping them.
-func requireBPF(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("BPF test: skipped in -short mode")
-	}
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("VIGIL_REQUIRE_BPF") != "" || os.Getenv("CI") != "" {
-		t.Fatal("BPF tests must run here (VIGIL_REQUIRE_BPF or CI is set) but the test is not root")
-	}
-	t.Skip("BPF test: needs root (set VIGIL_REQUIRE_BPF=1 to make this a failure)")
-}
+func requireBPF(t testing.TB) { bpftest.Require(t) }
 
 // collector gathers events from a running sensor.
 type collector struct {

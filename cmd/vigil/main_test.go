@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/bpftest"
 	"github.com/vigilsec/vigil/internal/ecstest"
 )
 
@@ -32,19 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func requireBPF(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("BPF test: skipped in -short mode")
-	}
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("VIGIL_REQUIRE_BPF") != "" || os.Getenv("CI") != "" {
-		t.Fatal("BPF tests must run here (VIGIL_REQUIRE_BPF or CI is set) but the test is not root")
-	}
-	t.Skip("BPF test: needs root (set VIGIL_REQUIRE_BPF=1 to make this a failure)")
-}
+func requireBPF(t testing.TB) { bpftest.Require(t) }
 
 // vigil returns a command running this binary as vigil.
 func vigil(args ...string) *exec.Cmd {

@@ -119,9 +119,14 @@ func (t *tracer) run(o traceOptions) (int, error) {
 		cmdStdout = os.Stderr
 	}
 	p, err := newPipeline(pipelineConfig{
-		Out:       out,
-		AgentName: func(i uint32) string { return map[bool]string{true: o.Name}[i == traceAgent] },
-		Log:       t.log,
+		Out: out,
+		AgentName: func(i uint32) string {
+			if i == traceAgent {
+				return o.Name
+			}
+			return ""
+		},
+		Log: t.log,
 	})
 	if err != nil {
 		return 1, err
