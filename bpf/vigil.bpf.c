@@ -9,6 +9,7 @@
  * programs are not available on every kernel Vigil runs on.
  */
 #include "helpers.h"
+#include "syscall.h"
 
 /* Make the wire types visible in BTF so bpf2go can generate Go mirrors. */
 const struct event_header *unused_event_header __attribute__((unused));
@@ -18,9 +19,17 @@ const struct exit_event *unused_exit_event __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum drop_cause *unused_drop_cause __attribute__((unused));
 const enum event_flag *unused_event_flag __attribute__((unused));
+const struct file_event *unused_file_event __attribute__((unused));
+const enum file_op *unused_file_op __attribute__((unused));
+const enum file_flag *unused_file_flag __attribute__((unused));
 
 #include "process/fork.bpf.c"
 #include "process/exec.bpf.c"
+#include "file/write.bpf.c"
 #include "process/exit.bpf.c"
+#include "syscall/dispatch.bpf.c"
+#include "file/open.bpf.c"
+#include "file/unlink.bpf.c"
+#include "file/rename.bpf.c"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -32,7 +32,9 @@ type Config struct {
 	// MaxProcesses caps the table; beyond it exited processes are evicted
 	// before their grace period ends. Default 65536.
 	MaxProcesses int
-	Logger       *slog.Logger
+	// FileFilter drops read-only opens of noise (default: none dropped).
+	FileFilter FileFilter
+	Logger     *slog.Logger
 }
 
 // Source says where the table learned of a process.
@@ -81,8 +83,9 @@ type Process struct {
 	ExitCode int
 	Signal   syscall.Signal
 	CoreDump bool
-	children int       // table entries whose Parent is this
-	evictAt  time.Time // set once queued for eviction
+	files    map[uint64]string // open files being written: cookie -> path
+	children int               // table entries whose Parent is this
+	evictAt  time.Time         // set once queued for eviction
 	evicted  bool
 }
 
@@ -97,10 +100,11 @@ type Previous struct {
 // until the next call to Handle.
 type Record struct {
 	Event    *sensor.Event
-	Time     time.Time // when the event happened
-	Process  *Process  // fork: the child; exec, exit: the process; loss: nil
-	Parent   *Process  // Process.Parent at the time, or nil
-	Previous *Previous // exec: what ran before; else nil
+	Time     time.Time   // when the event happened
+	Process  *Process    // fork: the child; exec, exit: the process; loss: nil
+	Parent   *Process    // Process.Parent at the time, or nil
+	Previous *Previous   // exec: what ran before; else nil
+	File     *FileRecord // file events; else nil
 }
 
 type key struct {
@@ -115,6 +119,7 @@ type Stats struct {
 	EvictedEarly   uint64 // before it, to honour MaxProcesses
 	Inferred       uint64 // processes first seen only as a subject or parent
 	PIDReuseClosed uint64 // entries closed because their PID was reused
+	FilteredOpens  uint64 // read-only opens dropped by the file filter
 }
 
 // Table is the process table.
@@ -128,6 +133,7 @@ type Table struct {
 	stats    Stats
 	rec      Record
 	prev     Previous
+	file     FileRecord
 	log      *slog.Logger
 }
 
@@ -215,7 +221,9 @@ func (t *Table) Seed(snaps []sensor.Snapshot, tree sensor.Tree) {
 	}
 }
 
-// Handle adds ev's facts to the table and returns the record for it.
+// Handle adds ev's facts to the table and returns the record for it, or
+// nil when the event yields no record of its own (it only named a file
+// for later totals, or the file filter dropped it).
 func (t *Table) Handle(ev *sensor.Event) *Record {
 	now := t.cfg.Clock.Now()
 	t.sweep(now)
@@ -251,6 +259,10 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		t.rec.Process, t.rec.Parent = p, p.Parent
 		if t.prev.Executable != "" {
 			t.rec.Previous = &t.prev
+		}
+	case sensor.KindFile:
+		if !t.handleFile(ev) {
+			return nil
 		}
 	case sensor.KindExit:
 		p := t.subject(ev)

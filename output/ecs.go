@@ -60,6 +60,8 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		e.eventHead("event", "process", "start", "exec", "vigil.process")
 	case sensor.KindExit:
 		e.eventHead("event", "process", "end", "end", "vigil.process")
+	case sensor.KindFile:
+		e.fileEventHead(r)
 	case sensor.KindLoss:
 		e.eventHead("metric", "", "", "loss", "vigil.loss")
 	}
@@ -87,6 +89,9 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		j.uintStr("id", uint64(p.EUID))
 		j.close()
 		e.process(r, p)
+		if r.File != nil {
+			e.file(r)
+		}
 		if p.Agent != "" {
 			j.open("gen_ai")
 			j.open("agent")
@@ -209,6 +214,9 @@ func (e *Encoder) vigil(r *correlate.Record) {
 		return
 	}
 	p := r.Process
+	if r.File != nil {
+		e.vigilFile(r)
+	}
 	if p.RootID != "" {
 		j.open("tree")
 		j.open("root")

@@ -33,6 +33,7 @@ const (
 	forkSize   = int(unsafe.Sizeof(vigilForkEvent{}))
 	execSize   = int(unsafe.Sizeof(vigilExecEvent{}))
 	exitSize   = int(unsafe.Sizeof(vigilExitEvent{}))
+	fileSize   = int(unsafe.Sizeof(vigilFileEvent{}))
 )
 
 // maxInterned bounds the thread-name cache; it is reset when full.
@@ -62,7 +63,7 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 	}
 	*ev = Event{}
 	switch hdr.Type {
-	case uint16(KindFork), uint16(KindExec), uint16(KindExit):
+	case uint16(KindFork), uint16(KindExec), uint16(KindExit), uint16(KindFile):
 	default:
 		return &DecodeError{Type: hdr.Type, Err: ErrUnknownType}
 	}
@@ -98,6 +99,8 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		ev.Status = (*vigilExitEvent)(unsafe.Pointer(&raw[0])).ExitCode
 	case KindExec:
 		return d.decodeExec(raw, ev)
+	case KindFile:
+		return d.decodeFile(raw, ev)
 	}
 	return nil
 }
@@ -125,13 +128,56 @@ func (d *Decoder) decodeExec(raw []byte, ev *Event) error {
 			ErrBadSize, exeLen, argsLen, cwdLen, len(data))}
 	}
 	ev.ExeInode = x.ExeIno
-	ev.ExeDevice = unix.Mkdev(x.ExeDev>>20, x.ExeDev&(1<<20-1))
+	ev.ExeDevice = userDev(x.ExeDev)
 	ev.Argc = x.Argc
 	ev.Executable = string(data[:exeLen])
 	ev.Args = splitArgs(nil, data[exeLen:exeLen+argsLen])
 	ev.Cwd = string(data[exeLen+argsLen:])
 	return nil
 }
+
+func (d *Decoder) decodeFile(raw []byte, ev *Event) error {
+	if len(raw) < fileSize {
+		return &DecodeError{Type: uint16(KindFile), Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+	}
+	x := (*vigilFileEvent)(unsafe.Pointer(&raw[0]))
+	data := raw[fileSize:]
+	lens := [4]int{int(x.DirLen), int(x.PathLen), int(x.Dir2Len), int(x.Path2Len)}
+	if lens[0]+lens[1]+lens[2]+lens[3] != len(data) {
+		return &DecodeError{Type: uint16(KindFile), Err: fmt.Errorf("%w: lengths %v, data %d", ErrBadSize, lens, len(data))}
+	}
+	var strs [4]string
+	for i, n := range lens {
+		if n > 0 {
+			strs[i] = string(data[:n])
+		}
+		data = data[n:]
+	}
+	ev.File = File{
+		Op:        FileOp(x.Op),
+		Flags:     FileFlags(x.Fflags),
+		Ret:       x.Ret,
+		Size:      x.Size,
+		Ops:       x.Ops,
+		First:     x.First,
+		Inode:     x.Ino,
+		Device:    userDev(x.Dev),
+		Cookie:    x.Cookie,
+		OpenFlags: x.Flags,
+		Mode:      x.Mode,
+		FMode:     x.Fmode,
+		FD:        x.Fd,
+		Dir:       strs[0],
+		Path:      strs[1],
+		Dir2:      strs[2],
+		Path2:     strs[3],
+	}
+	return nil
+}
+
+// userDev converts the kernel's internal dev_t (major << 20 | minor) to
+// the user-space encoding.
+func userDev(dev uint32) uint64 { return unix.Mkdev(dev>>20, dev&(1<<20-1)) }
 
 // splitArgs splits a NUL-separated argument block. The block's final NUL
 // ends the last argument; a block cut short ends in a partial argument,

@@ -12,6 +12,7 @@ const (
 	KindFork Kind = Kind(vigilEventTypeEVENT_FORK) // a process created a process
 	KindExec Kind = Kind(vigilEventTypeEVENT_EXEC) // a process replaced its program
 	KindExit Kind = Kind(vigilEventTypeEVENT_EXIT) // a process ended
+	KindFile Kind = Kind(vigilEventTypeEVENT_FILE) // a file action (see File)
 	KindLoss Kind = 0x80                           // records or fields were lost
 )
 
@@ -23,6 +24,8 @@ func (k Kind) String() string {
 		return "exec"
 	case KindExit:
 		return "exit"
+	case KindFile:
+		return "file"
 	case KindLoss:
 		return "loss"
 	}
@@ -73,6 +76,7 @@ const (
 	CauseTruncated   Cause = Cause(vigilDropCauseDROP_TRUNCATED)    // strings cut short (records kept, flagged)
 	CauseTrackFull   Cause = Cause(vigilDropCauseDROP_TRACK_FULL)   // processes escaped scope: tracked map full
 	CauseReadFailed  Cause = Cause(vigilDropCauseDROP_READ_FAILED)  // fields left empty: kernel read failed
+	CauseAggFull     Cause = Cause(vigilDropCauseDROP_AGG_FULL)     // write totals not kept: aggregation map full
 	CauseDecode      Cause = 0x40                                   // records lost: user space could not decode
 )
 
@@ -86,6 +90,8 @@ func (c Cause) String() string {
 		return "tracked_map_full"
 	case CauseReadFailed:
 		return "read_failed"
+	case CauseAggFull:
+		return "aggregation_map_full"
 	case CauseDecode:
 		return "decode_error"
 	}
@@ -122,6 +128,9 @@ type Event struct {
 	// KindExit: the wait(2) status.
 	Status uint32
 
+	// KindFile.
+	File File
+
 	// KindLoss.
 	Loss Loss
 }
@@ -147,3 +156,70 @@ func (e *Event) Signal() syscall.Signal {
 
 // CoreDumped reports whether the process dumped core.
 func (e *Event) CoreDumped() bool { return syscall.WaitStatus(e.Status).CoreDump() }
+
+// FileOp is the file action a KindFile event reports.
+type FileOp uint16
+
+const (
+	FileOpen       = FileOp(vigilFileOpFILE_OPEN)        // open, openat, openat2, creat
+	FileUnlink     = FileOp(vigilFileOpFILE_UNLINK)      // unlink, unlinkat
+	FileRmdir      = FileOp(vigilFileOpFILE_RMDIR)       // rmdir, unlinkat(AT_REMOVEDIR)
+	FileRename     = FileOp(vigilFileOpFILE_RENAME)      // rename, renameat, renameat2
+	FileTruncate   = FileOp(vigilFileOpFILE_TRUNCATE)    // truncate(path)
+	FileWriteStart = FileOp(vigilFileOpFILE_WRITE_START) // first write through a descriptor
+	FileWriteEnd   = FileOp(vigilFileOpFILE_WRITE_END)   // write totals at close or exit
+)
+
+func (o FileOp) String() string {
+	switch o {
+	case FileOpen:
+		return "open"
+	case FileUnlink:
+		return "unlink"
+	case FileRmdir:
+		return "rmdir"
+	case FileRename:
+		return "rename"
+	case FileTruncate:
+		return "truncate"
+	case FileWriteStart:
+		return "write_start"
+	case FileWriteEnd:
+		return "write_end"
+	}
+	return fmt.Sprintf("file_op(%d)", uint16(o))
+}
+
+// FileFlags qualify a file event.
+type FileFlags uint16
+
+const (
+	FilePathExact = FileFlags(vigilFileFlagFFLAG_PATH_EXACT) // Path is the file's absolute path from its dentry
+	FilePathCut   = FileFlags(vigilFileFlagFFLAG_PATH_CUT)   // a path was cut short
+	FileRegular   = FileFlags(vigilFileFlagFFLAG_REGULAR)    // a regular file
+	FileTruncated = FileFlags(vigilFileFlagFFLAG_TRUNCATED)  // write end: ftruncate was called (length in Ret)
+	FileAtExit    = FileFlags(vigilFileFlagFFLAG_AT_EXIT)    // write end: reported at process exit
+	FileStale     = FileFlags(vigilFileFlagFFLAG_STALE)      // write end: closed unseen, noticed on reuse
+)
+
+// File is a file action (KindFile).
+type File struct {
+	Op        FileOp
+	Flags     FileFlags
+	Ret       int64  // fd, 0 or -errno; write end: last ftruncate length
+	Size      int64  // truncate length; write end: bytes written
+	Ops       uint64 // write end: write calls
+	First     uint64 // write end: ns since boot of the first write
+	Inode     uint64
+	Device    uint64 // user-space dev_t encoding
+	Cookie    uint64 // identifies one open file (joins write start and end)
+	OpenFlags uint32 // open: O_* flags; unlinkat: AT_*; renameat2: RENAME_*
+	Mode      uint32 // open: mode argument
+	FMode     uint32 // open: the kernel's f_mode
+	FD        int32  // descriptor, or the dirfd of a path given as a string
+	// With FilePathExact, Path is absolute and Dir empty. Otherwise Path
+	// is the string the process passed and Dir the absolute directory a
+	// relative Path is relative to.
+	Dir, Path   string
+	Dir2, Path2 string // rename: the new name
+}

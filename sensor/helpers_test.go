@@ -147,6 +147,17 @@ func inTree(evs []Event, tree Tree) []Event {
 	return out
 }
 
+// processOnly keeps fork, exec and exit events.
+func processOnly(evs []Event) []Event {
+	var out []Event
+	for _, ev := range evs {
+		if ev.Kind == KindFork || ev.Kind == KindExec || ev.Kind == KindExit {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func dump(evs []Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
@@ -164,6 +175,9 @@ func describe(ev *Event) string {
 		return fmt.Sprintf("exec pid=%d ppid=%d exe=%s args=%q cwd=%s argc=%d flags=%#x", ev.Task.PID, ev.Task.PPID, ev.Executable, ev.Args, ev.Cwd, ev.Argc, ev.Flags)
 	case KindExit:
 		return fmt.Sprintf("exit pid=%d comm=%s code=%d", ev.Task.PID, ev.Task.Comm, ev.ExitCode())
+	case KindFile:
+		f := ev.File
+		return fmt.Sprintf("file %s pid=%d ret=%d dir=%q path=%q path2=%q size=%d ops=%d flags=%#x", f.Op, ev.Task.PID, f.Ret, f.Dir, f.Path, f.Path2, f.Size, f.Ops, f.Flags)
 	case KindLoss:
 		return fmt.Sprintf("loss cause=%s class=%s count=%d", ev.Loss.Cause, ev.Loss.Class, ev.Loss.Count)
 	}

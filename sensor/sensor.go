@@ -32,6 +32,9 @@ type Config struct {
 	LossInterval time.Duration
 	// MaxTracked is the capacity of the tracked-process map. Default 65536.
 	MaxTracked int
+	// MaxOpenWrites is how many (process, descriptor) write totals the
+	// kernel keeps at once. Default 16384.
+	MaxOpenWrites int
 	// TraceAll records every process, tracked or not.
 	TraceAll bool
 	// AgentNames maps executable names (the basename a program was
@@ -70,8 +73,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxTracked == 0 {
 		c.MaxTracked = 65536
 	}
-	if c.MaxTracked < 0 {
-		return c, fmt.Errorf("max tracked %d: must be positive", c.MaxTracked)
+	if c.MaxOpenWrites == 0 {
+		c.MaxOpenWrites = 16384
+	}
+	if c.MaxTracked < 0 || c.MaxOpenWrites < 0 {
+		return c, fmt.Errorf("max tracked %d, max open writes %d: must be positive", c.MaxTracked, c.MaxOpenWrites)
 	}
 	for name := range c.AgentNames {
 		if name == "" || len(name) >= len(vigilAgentName{}.Name) {
@@ -113,6 +119,8 @@ func New(cfg Config) (*Sensor, error) {
 	}
 	spec.Maps[vigilMapEvents].MaxEntries = uint32(cfg.RingBufferBytes)
 	spec.Maps[vigilMapTracked].MaxEntries = uint32(cfg.MaxTracked)
+	spec.Maps[vigilMapWrites].MaxEntries = uint32(cfg.MaxOpenWrites)
+	spec.Maps[vigilMapWriters].MaxEntries = uint32(cfg.MaxOpenWrites)
 	wakeup := uint64(0)
 	if cfg.WakeupBytes > 0 {
 		wakeup = uint64(cfg.WakeupBytes)
@@ -140,7 +148,11 @@ func New(cfg Config) (*Sensor, error) {
 		s.objs.Close()
 		return nil, err
 	}
-	for _, p := range []*ebpf.Program{s.objs.VigilFork, s.objs.VigilExec, s.objs.VigilExit} {
+	if err := s.installSyscallHandlers(); err != nil {
+		s.objs.Close()
+		return nil, err
+	}
+	for _, p := range []*ebpf.Program{s.objs.VigilFork, s.objs.VigilExec, s.objs.VigilExit, s.objs.VigilSysExit} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
 			s.Close()

@@ -23,6 +23,7 @@ enum event_type {
 	EVENT_FORK = 1,
 	EVENT_EXEC = 2,
 	EVENT_EXIT = 3,
+	EVENT_FILE = 4,
 	EVENT_TYPE_MAX,
 };
 
@@ -32,6 +33,7 @@ enum drop_cause {
 	DROP_TRUNCATED = 1,    /* a string or argument block was cut short */
 	DROP_TRACK_FULL = 2,   /* tracked map full: a child escaped scope */
 	DROP_READ_FAILED = 3,  /* a kernel or user read failed: field empty */
+	DROP_AGG_FULL = 4,     /* aggregation map full: totals not kept */
 	DROP_CAUSE_MAX,
 };
 
@@ -105,6 +107,74 @@ struct exit_event {
 	struct event_header hdr;
 	__u32 exit_code; /* wait(2) status: (code << 8) | signal | 0x80 core */
 	__u32 _pad;
+};
+
+/* What a file record reports (file_event.op). */
+enum file_op {
+	FILE_OPEN = 1,        /* open, openat, openat2, creat */
+	FILE_UNLINK = 2,      /* unlink, unlinkat */
+	FILE_RMDIR = 3,       /* rmdir, unlinkat(AT_REMOVEDIR) */
+	FILE_RENAME = 4,      /* rename, renameat, renameat2 */
+	FILE_TRUNCATE = 5,    /* truncate(path) */
+	FILE_WRITE_START = 6, /* first write to an open file: names it */
+	FILE_WRITE_END = 7,   /* the file was closed or the process exited: totals */
+};
+
+/* Flags in file_event.fflags. */
+enum file_flag {
+	FFLAG_PATH_EXACT = 1 << 0,  /* path came from the kernel's dentries */
+	FFLAG_PATH_CUT = 1 << 1,    /* a path was cut short */
+	FFLAG_REGULAR = 1 << 2,     /* the file is a regular file */
+	FFLAG_TRUNCATED = 1 << 3,   /* write_end: ftruncate was called */
+	FFLAG_AT_EXIT = 1 << 4,     /* write_end: reported at process exit */
+	FFLAG_STALE = 1 << 5,       /* write_end: the file was closed unseen */
+};
+
+/*
+ * A file action. The record continues past the struct with, in order:
+ * dir_len bytes of the directory a relative path is relative to (absolute,
+ * from dentries), path_len bytes of path, then dir2_len and path2_len for
+ * the second path of a rename. With FFLAG_PATH_EXACT, path is the file's
+ * absolute path from its dentry and dir is empty; otherwise path is the
+ * string the process passed.
+ */
+struct file_event {
+	struct event_header hdr;
+	__u64 ino;      /* inode number, when known */
+	__u64 cookie;   /* the struct file's address: joins write_start/end */
+	__s64 ret;      /* syscall result: fd, 0, or -errno; write_end: last ftruncate length */
+	__s64 size;     /* truncate length; write_end: bytes written */
+	__u64 ops;      /* write_end: write calls */
+	__u64 first;    /* write_end: CLOCK_BOOTTIME ns of the first write */
+	__u32 dev;      /* device (kernel encoding), when known */
+	__u32 flags;    /* open: O_* flags; unlinkat: AT_*; renameat2: RENAME_* */
+	__u32 mode;     /* open: mode argument */
+	__u32 fmode;    /* open: the struct file's f_mode (FMODE_CREATED) */
+	__s32 fd;       /* the descriptor involved, or dirfd */
+	__u16 op;       /* enum file_op */
+	__u16 fflags;   /* enum file_flag */
+	__u16 dir_len;
+	__u16 path_len;
+	__u16 dir2_len;
+	__u16 path2_len;
+};
+
+/* Key of the write-aggregation map: one entry per (process, descriptor). */
+struct write_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+/* Totals of the writes through one descriptor since the first. */
+struct write_agg {
+	__u64 file;   /* struct file address the totals belong to */
+	__u64 bytes;
+	__u64 ops;
+	__u64 first;  /* ktime of the first write */
+	__u64 ino;
+	__u32 dev;
+	__u32 fflags; /* FFLAG_TRUNCATED */
+	__s64 size;   /* last ftruncate length */
 };
 
 /* Key of the agent-name match map. */

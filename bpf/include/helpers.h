@@ -169,4 +169,32 @@ static __always_inline __u32 path_walk(const struct path *path,
 	return pb->pos;
 }
 
+/* Offsets into a record's data area are masked with this. */
+#define DATA_OFF_MASK (4 * VIGIL_PATH_MAX - 1)
+
+/*
+ * Appends the absolute path of @path at data[off] and returns its length.
+ * On truncation sets @flag in *flags and counts it against @type.
+ */
+static __always_inline __u32 append_path(char *data, __u32 off,
+					 const struct path *path,
+					 struct path_buf *pb, __u16 *flags,
+					 __u16 flag, __u32 type)
+{
+	bool truncated;
+	__u32 pos = path_walk(path, pb, &truncated) & (VIGIL_PATH_MAX - 1);
+	__u32 len = VIGIL_PATH_MAX - pos;
+
+	if (truncated) {
+		*flags |= flag;
+		count_drop(DROP_TRUNCATED, type);
+	}
+	if (len > VIGIL_PATH_MAX)
+		return 0;
+	if (bpf_probe_read_kernel(&data[off & DATA_OFF_MASK], len,
+				  &pb->buf[pos]))
+		return 0;
+	return len;
+}
+
 #endif /* VIGIL_HELPERS_H */

@@ -90,6 +90,63 @@ struct {
 	__type(value, struct exec_buf);
 } exec_scratch SEC(".maps");
 
+/* Scratch for file records: the record and four strings. */
+struct file_buf {
+	struct file_event ev;
+	char data[EXEC_DATA_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_buf);
+} file_scratch SEC(".maps");
+
+/* Scratch for user strings read before they are placed in a record. */
+struct str_buf {
+	char s[2][VIGIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct str_buf);
+} str_scratch SEC(".maps");
+
+/*
+ * Write totals per (process, descriptor) of regular files, reported when
+ * the descriptor is closed, reused for another file, or the process
+ * exits. Size set at load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct write_key);
+	__type(value, struct write_agg);
+} writes SEC(".maps");
+
+/* Per process: how many entries it has in writes (checked at exit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} writers SEC(".maps");
+
+/*
+ * Syscall-exit handlers, indexed by syscall number. The sys_exit
+ * dispatcher tail-calls into them; numbers without a handler cost one
+ * failed tail call. Filled by user space.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 512);
+	__type(key, __u32);
+	__type(value, __u32);
+} sys_exit_handlers SEC(".maps");
+
 #define PATH_BUF_SIZE (2 * VIGIL_PATH_MAX)
 struct path_buf {
 	char buf[PATH_BUF_SIZE];

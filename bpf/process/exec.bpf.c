@@ -25,7 +25,6 @@
  */
 
 #define FILENAME_PROBE 256
-#define DATA_OFF_MASK (4 * VIGIL_PATH_MAX - 1)
 
 /* Copies at most AGENT_NAME_LEN - 1 bytes of a basename into a map key. */
 static __always_inline bool basename_key(const char *filename, char *buf,
@@ -85,28 +84,6 @@ static __always_inline long match_agent(struct linux_binprm *bprm, char *buf)
 	return -1;
 }
 
-/* Appends an absolute path at data[off], returns its length. */
-static __always_inline __u32 append_path(char *data, __u32 off,
-					 const struct path *path,
-					 struct path_buf *pb, __u16 *flags,
-					 __u16 flag)
-{
-	bool truncated;
-	__u32 pos = path_walk(path, pb, &truncated) & (VIGIL_PATH_MAX - 1);
-	__u32 len = VIGIL_PATH_MAX - pos;
-
-	if (truncated) {
-		*flags |= flag;
-		count_drop(DROP_TRUNCATED, EVENT_EXEC);
-	}
-	if (len > VIGIL_PATH_MAX)
-		return 0;
-	if (bpf_probe_read_kernel(&data[off & DATA_OFF_MASK], len,
-				  &pb->buf[pos]))
-		return 0;
-	return len;
-}
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -155,7 +132,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 
 	/* Executable. */
 	__u32 off = append_path(b->data, 0, &bprm->file->f_path, pb,
-				&flags, FLAG_EXE_TRUNCATED);
+				&flags, FLAG_EXE_TRUNCATED, EVENT_EXEC);
 	e->exe_len = off;
 
 	/* Arguments, straight from the new process's memory. */
@@ -179,7 +156,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 
 	/* Working directory. */
 	__u32 cwd_len = append_path(b->data, off, &task->fs->pwd, pb,
-				    &flags, FLAG_CWD_TRUNCATED);
+				    &flags, FLAG_CWD_TRUNCATED, EVENT_EXEC);
 	e->cwd_len = cwd_len;
 	off += cwd_len;
 

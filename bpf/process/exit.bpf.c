@@ -9,7 +9,8 @@
  * fact as a second argument; the count works on every kernel.) The task's
  * exit_code is final here: the process's wait status. Oldest kernel: 6.1.
  *
- * The record is submitted before the process leaves the tracked map, so
+ * Write totals still open (see file/write.bpf.c) are reported first. The
+ * record is submitted before the process leaves the tracked map, so
  * once user space sees an empty scope every exit record is already in the
  * ring buffer.
  *
@@ -28,6 +29,8 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 		return 0;
 
 	t = scope_of(tgid);
+	/* Write totals first, so they precede the exit record. */
+	flush_writes(tgid);
 	if (in_scope(t, tgid)) {
 		struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 

@@ -126,6 +126,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AgentName:    agentName,
 		ExitGrace:    cfg.Processes.ExitGrace.Duration,
 		MaxProcesses: cfg.Processes.MaxProcesses,
+		FileFilter:   cfg.Files.Filter(),
 		Log:          log,
 	})
 	if err != nil {

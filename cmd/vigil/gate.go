@@ -12,8 +12,14 @@ import (
 // first instruction already runs tracked and its exec is recorded.
 const gateCommand = "__vigil-gate"
 
-// gateFD is the pipe the parent writes one byte to once tracking is set.
-const gateFD = 3
+// gateFD is the pipe the parent writes one byte to once tracking is set;
+// readyFD is the pipe the launcher writes one byte to once its own start-up
+// (the Go runtime's reads of /sys and /proc) is over, so none of that is
+// recorded as the command's doing.
+const (
+	gateFD  = 3
+	readyFD = 4
+)
 
 // gate runs in the child: gate PATH ARGV0 ARGS...
 func gate(args []string) int {
@@ -21,6 +27,9 @@ func gate(args []string) int {
 		fmt.Fprintln(os.Stderr, "vigil: gate: missing command")
 		return 127
 	}
+	ready := os.NewFile(readyFD, "ready")
+	_, _ = ready.Write([]byte{1})
+	ready.Close()
 	f := os.NewFile(gateFD, "gate")
 	var b [1]byte
 	n, err := f.Read(b[:])

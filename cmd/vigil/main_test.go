@@ -141,6 +141,17 @@ func parseRecords(t testing.TB, data string) []doc {
 	return docs
 }
 
+// processRecords keeps the fork, exec and end records.
+func processRecords(docs []doc) []doc {
+	var out []doc
+	for _, d := range docs {
+		if slices.Contains(d.strs("event.category"), "process") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func summary(docs []doc) string {
 	var b strings.Builder
 	for _, d := range docs {
@@ -175,7 +186,7 @@ func TestTraceRecords(t *testing.T) {
 	if res.code != 1 {
 		t.Fatalf("exit code %d, want /bin/false's 1; stderr:\n%s", res.code, res.stderr)
 	}
-	docs := parseRecords(t, res.stdout)
+	docs := processRecords(parseRecords(t, res.stdout))
 	sh, tru, fls := realPath(t, "/bin/sh"), realPath(t, "/bin/true"), realPath(t, "/bin/false")
 	outer := []string{"sh", "-c", script}
 	inner := []string{"sh", "-c", "/bin/true a b"}
@@ -263,7 +274,7 @@ func TestTraceStdoutIsRecordsOnly(t *testing.T) {
 	if strings.Contains(res.stdout, "hello-from-42") {
 		t.Errorf("command output leaked into the records")
 	}
-	if docs := parseRecords(t, res.stdout); len(docs) != 2 {
+	if docs := processRecords(parseRecords(t, res.stdout)); len(docs) != 2 {
 		t.Errorf("want exec and end, got:\n%s", summary(docs))
 	}
 }

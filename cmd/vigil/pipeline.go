@@ -29,6 +29,7 @@ type pipelineConfig struct {
 	AgentName    func(uint32) string
 	ExitGrace    time.Duration
 	MaxProcesses int
+	FileFilter   correlate.FileFilter
 	Log          *slog.Logger
 }
 
@@ -43,6 +44,7 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 		AgentName:    c.AgentName,
 		ExitGrace:    c.ExitGrace,
 		MaxProcesses: c.MaxProcesses,
+		FileFilter:   c.FileFilter,
 		Logger:       c.Log,
 	})
 	if err != nil {
@@ -60,7 +62,10 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 const reconcileEvery = 30 * time.Second
 
 func (p *pipeline) HandleEvent(ev *sensor.Event) error {
-	return p.out.Write(p.table.Handle(ev))
+	if r := p.table.Handle(ev); r != nil {
+		return p.out.Write(r)
+	}
+	return nil
 }
 
 func (p *pipeline) Flush() error {

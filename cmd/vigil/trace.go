@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/sensor"
 )
 
@@ -42,6 +44,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	all := fs.Bool("all", false, "record every process on the host, not only CMD's tree")
 	name := fs.String("name", "", "agent `NAME` for gen_ai.agent.name (default: CMD's base name)")
 	ring := fs.Int("ring-buffer-bytes", 0, "ring buffer size in `BYTES`, a power of two (default 16 MiB)")
+	allReads := fs.Bool("all-reads", false, "record read-only opens of shared libraries, locale data and /proc/self too")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage)
 		fs.PrintDefaults()
@@ -68,6 +71,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	code, err := t.run(traceOptions{
 		Path: path, Args: cmdArgs, Name: *name, All: *all,
 		OutPath: *outPath, Stdout: stdout, RingBufferBytes: *ring,
+		AllReads: *allReads,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
@@ -86,6 +90,7 @@ type traceOptions struct {
 	OutPath         string
 	Stdout          io.Writer
 	RingBufferBytes int
+	AllReads        bool
 }
 
 type tracer struct {
@@ -118,8 +123,13 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	} else {
 		cmdStdout = os.Stderr
 	}
+	filter := config.DefaultFiles().Filter()
+	if o.AllReads {
+		filter = correlate.FileFilter{}
+	}
 	p, err := newPipeline(pipelineConfig{
-		Out: out,
+		Out:        out,
+		FileFilter: filter,
 		AgentName: func(i uint32) string {
 			if i == traceAgent {
 				return o.Name
@@ -218,44 +228,56 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	return code, nil
 }
 
-// start launches CMD behind the gate, puts it in scope, and opens the gate.
+// start launches CMD behind the gate, waits for the launcher to finish
+// starting up, puts it in scope, and opens the gate.
 func (t *tracer) start(s *sensor.Sensor, o traceOptions, stdout io.Writer) (*exec.Cmd, sensor.Tree, error) {
-	r, w, err := os.Pipe()
+	gateR, gateW, err := os.Pipe()
 	if err != nil {
 		return nil, sensor.Tree{}, fmt.Errorf("gate pipe: %w", err)
 	}
-	defer w.Close()
+	defer gateW.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		gateR.Close()
+		return nil, sensor.Tree{}, fmt.Errorf("gate pipe: %w", err)
+	}
+	defer readyR.Close()
 	self, err := os.Executable()
 	if err != nil {
+		gateR.Close()
+		readyW.Close()
 		return nil, sensor.Tree{}, fmt.Errorf("find own executable: %w", err)
 	}
 	cmd := exec.Command(self, append([]string{gateCommand, o.Path}, o.Args...)...)
 	cmd.Stdin = os.Stdin
 	cmd.Stdout = stdout
 	cmd.Stderr = os.Stderr
-	cmd.ExtraFiles = []*os.File{r} // fd 3 = gateFD
+	cmd.ExtraFiles = []*os.File{gateR, readyW} // fds 3 and 4: gateFD, readyFD
 	err = cmd.Start()
-	r.Close()
+	gateR.Close()
+	readyW.Close()
 	if err != nil {
 		return nil, sensor.Tree{}, fmt.Errorf("start %s: %w", o.Args[0], err)
+	}
+	fail := func(err error) (*exec.Cmd, sensor.Tree, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, sensor.Tree{}, err
+	}
+	if _, err := readyR.Read(make([]byte, 1)); err != nil {
+		return fail(fmt.Errorf("launcher did not start: %w", err))
 	}
 	pid := uint32(cmd.Process.Pid)
 	snap, err := sensor.ReadProcess(procRoot, pid)
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, sensor.Tree{}, err
+		return fail(err)
 	}
 	tree := sensor.Tree{RootPID: pid, RootStart: snap.Task.StartTime, Agent: traceAgent}
 	if err := s.Track(pid, tree); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, sensor.Tree{}, err
+		return fail(err)
 	}
-	if _, err := w.Write([]byte{1}); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, sensor.Tree{}, fmt.Errorf("open gate: %w", err)
+	if _, err := gateW.Write([]byte{1}); err != nil {
+		return fail(fmt.Errorf("open gate: %w", err))
 	}
 	return cmd, tree, nil
 }

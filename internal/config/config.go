@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/vigilsec/vigil/correlate"
 )
 
 // Agent is one agent Vigil watches for: a process whose executable
@@ -34,6 +36,19 @@ type Config struct {
 	Output        Output  `toml:"output"`
 	Sensor        Sensor  `toml:"sensor"`
 	Processes     Table   `toml:"processes"`
+	Files         Files   `toml:"files"`
+}
+
+// Files says which file events are not worth a record. Only read-only
+// opens are ever dropped; writes, creations, deletions and renames are
+// always recorded, and so is a read of anything not matched here.
+type Files struct {
+	// IgnoreReadPrefixes: read-only opens of paths under these prefixes.
+	IgnoreReadPrefixes []string `toml:"ignore_read_prefixes"`
+	// IgnoreSharedLibraries: read-only opens of "*.so" and "*.so.*".
+	IgnoreSharedLibraries bool `toml:"ignore_shared_libraries"`
+	// IgnoreProcSelf: a process's read-only opens under its own /proc/PID.
+	IgnoreProcSelf bool `toml:"ignore_proc_self"`
 }
 
 // Output says where records go.
@@ -94,7 +109,30 @@ func DefaultAgents() []Agent {
 
 // Default is the configuration used without a file.
 func Default() Config {
-	return Config{DefaultAgents: true, Output: Output{File: DefaultOutputFile}}
+	return Config{
+		DefaultAgents: true,
+		Output:        Output{File: DefaultOutputFile},
+		Files:         DefaultFiles(),
+	}
+}
+
+// DefaultFiles drops what every dynamically linked program reads at
+// start: the loader cache, shared libraries, locale, character-set and
+// time-zone data, and the process's own /proc entries.
+func DefaultFiles() Files {
+	return Files{
+		IgnoreReadPrefixes: []string{
+			"/etc/ld.so.cache",
+			"/etc/localtime",
+			"/etc/locale.alias",
+			"/usr/lib/locale/",
+			"/usr/share/locale/",
+			"/usr/lib/x86_64-linux-gnu/gconv/",
+			"/usr/share/zoneinfo/",
+		},
+		IgnoreSharedLibraries: true,
+		IgnoreProcSelf:        true,
+	}
 }
 
 // Load reads and validates a configuration file.
@@ -178,4 +216,13 @@ func ResolvePaths(paths []string) (ids []FileID, missing []string, err error) {
 		ids = append(ids, FileID(st))
 	}
 	return ids, missing, nil
+}
+
+// Filter is the process table's file filter for these settings.
+func (f Files) Filter() correlate.FileFilter {
+	return correlate.FileFilter{
+		ReadPrefixes:    f.IgnoreReadPrefixes,
+		SharedLibraries: f.IgnoreSharedLibraries,
+		ProcSelf:        f.IgnoreProcSelf,
+	}
 }

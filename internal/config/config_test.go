@@ -44,6 +44,10 @@ loss_interval = "2s"
 [processes]
 exit_grace = "1m30s"
 max_processes = 1000
+
+[files]
+ignore_read_prefixes = ["/opt/noise/"]
+ignore_shared_libraries = false
 `
 
 func TestLoadFull(t *testing.T) {
@@ -60,6 +64,8 @@ func TestLoadFull(t *testing.T) {
 		Output:    Output{File: "/var/tmp/vigil.jsonl"},
 		Sensor:    Sensor{TraceAll: true, RingBufferBytes: 16 << 20, MaxTracked: 4096, LossInterval: Duration{2 * time.Second}},
 		Processes: Table{ExitGrace: Duration{90 * time.Second}, MaxProcesses: 1000},
+		// Keys not set keep their defaults; a list set replaces the default list.
+		Files: Files{IgnoreReadPrefixes: []string{"/opt/noise/"}, IgnoreSharedLibraries: false, IgnoreProcSelf: true},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -360,5 +366,19 @@ func TestResolvePathsError(t *testing.T) {
 	}
 	if ids != nil || missing != nil {
 		t.Errorf("partial results with an error: %v %v", ids, missing)
+	}
+}
+
+func TestFilesFilter(t *testing.T) {
+	f := DefaultFiles().Filter()
+	if !f.SharedLibraries || !f.ProcSelf || len(f.ReadPrefixes) == 0 {
+		t.Errorf("default filter: %+v", f)
+	}
+	for _, p := range f.ReadPrefixes {
+		for _, keep := range []string{"/etc/passwd", "/etc/shadow", "/root/.ssh/id_ed25519", "/home/u/.aws/credentials"} {
+			if len(keep) >= len(p) && keep[:len(p)] == p {
+				t.Errorf("default prefix %q would hide a read of %s", p, keep)
+			}
+		}
 	}
 }

@@ -1,0 +1,136 @@
+package correlate
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/sensor"
+)
+
+// FileRecord is what a file event says about its file(s), with paths made
+// absolute.
+type FileRecord struct {
+	Path    string // absolute path (rename: the new name)
+	OldPath string // rename: the old name
+	// PathSource says how Path was found: "kernel" (from the open
+	// file's dentries, exact), "resolved" (a string the process passed,
+	// joined to its directory and resolved by Vigil), or "unknown" (write
+	// totals whose naming record was lost).
+	PathSource string
+	Start      time.Time // write totals: when the first write happened
+}
+
+// FileFilter drops read-only opens of well-known noise. The zero value
+// drops nothing; [DefaultFileFilter] is the documented default.
+type FileFilter struct {
+	// ReadPrefixes: read-only opens of paths under these are dropped.
+	ReadPrefixes []string
+	// SharedLibraries drops read-only opens of "*.so" and "*.so.*" files.
+	SharedLibraries bool
+	// ProcSelf drops a process's read-only opens under its own /proc/PID.
+	ProcSelf bool
+}
+
+// openAccessMask is O_ACCMODE plus the flags that change a file.
+const (
+	oAccMode = 0o3
+	oCreat   = 0o100
+	oTrunc   = 0o1000
+	oAppend  = 0o2000
+)
+
+// readOnly reports whether open flags can neither change nor create.
+func readOnly(flags uint32) bool {
+	return flags&oAccMode == 0 && flags&(oCreat|oTrunc) == 0
+}
+
+// drops reports whether the filter drops a read-only open of path by p.
+func (f *FileFilter) drops(p *Process, path string) bool {
+	for _, pre := range f.ReadPrefixes {
+		if strings.HasPrefix(path, pre) {
+			return true
+		}
+	}
+	if f.SharedLibraries {
+		base := path[strings.LastIndexByte(path, '/')+1:]
+		if strings.HasSuffix(base, ".so") || strings.Contains(base, ".so.") {
+			return true
+		}
+	}
+	if f.ProcSelf && strings.HasPrefix(path, "/proc/") {
+		rest := path[len("/proc/"):]
+		if strings.HasPrefix(rest, "self/") || strings.HasPrefix(rest, "thread-self/") {
+			return true
+		}
+		if i := strings.IndexByte(rest, '/'); i > 0 && rest[:i] == strconv.FormatUint(uint64(p.PID), 10) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvePath makes a path the process passed absolute: joined to the
+// directory the kernel reported for it, with its parent directory's
+// symlinks and ".." resolved when the parent still exists, cleaned
+// lexically when it does not.
+func resolvePath(dir, p string) string {
+	if p == "" {
+		return dir
+	}
+	if !filepath.IsAbs(p) {
+		p = dir + "/" + p
+	}
+	parent, base := filepath.Split(p)
+	if base == "." || base == ".." {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		return filepath.Clean(p)
+	}
+	if r, err := filepath.EvalSymlinks(parent); err == nil {
+		return filepath.Join(r, base)
+	}
+	return filepath.Clean(p)
+}
+
+// handleFile fills t.rec for a file event; false means no record (the
+// event only feeds the table, or the filter dropped it).
+func (t *Table) handleFile(ev *sensor.Event) bool {
+	p := t.subject(ev)
+	f := &ev.File
+	t.file = FileRecord{PathSource: "resolved"}
+	t.rec.Process, t.rec.Parent, t.rec.File = p, p.Parent, &t.file
+	switch f.Op {
+	case sensor.FileWriteStart:
+		if p.files == nil {
+			p.files = make(map[uint64]string)
+		}
+		p.files[f.Cookie] = f.Path
+		return false
+	case sensor.FileWriteEnd:
+		if path, ok := p.files[f.Cookie]; ok {
+			t.file.Path, t.file.PathSource = path, "kernel"
+			delete(p.files, f.Cookie)
+		} else {
+			t.file.PathSource = "unknown"
+		}
+		t.file.Start = t.cfg.Times.Time(f.First)
+		return true
+	case sensor.FileRename:
+		t.file.OldPath = resolvePath(f.Dir, f.Path)
+		t.file.Path = resolvePath(f.Dir2, f.Path2)
+		return true
+	}
+	if f.Flags&sensor.FilePathExact != 0 {
+		t.file.Path, t.file.PathSource = f.Path, "kernel"
+	} else {
+		t.file.Path = resolvePath(f.Dir, f.Path)
+	}
+	if f.Op == sensor.FileOpen && readOnly(f.OpenFlags) && t.cfg.FileFilter.drops(p, t.file.Path) {
+		t.stats.FilteredOpens++
+		return false
+	}
+	return true
+}
