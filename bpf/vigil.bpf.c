@@ -10,6 +10,7 @@
  */
 #include "helpers.h"
 #include "syscall.h"
+#include "net.h"
 
 /* Make the wire types visible in BTF so bpf2go can generate Go mirrors. */
 const struct event_header *unused_event_header __attribute__((unused));
@@ -22,6 +23,9 @@ const enum event_flag *unused_event_flag __attribute__((unused));
 const struct file_event *unused_file_event __attribute__((unused));
 const enum file_op *unused_file_op __attribute__((unused));
 const enum file_flag *unused_file_flag __attribute__((unused));
+const struct net_event *unused_net_event __attribute__((unused));
+const enum net_op *unused_net_op __attribute__((unused));
+const enum net_flag *unused_net_flag __attribute__((unused));
 
 #include "process/fork.bpf.c"
 #include "process/exec.bpf.c"
@@ -31,5 +35,8 @@ const enum file_flag *unused_file_flag __attribute__((unused));
 #include "file/open.bpf.c"
 #include "file/unlink.bpf.c"
 #include "file/rename.bpf.c"
+#include "net/connect.bpf.c"
+#include "net/send.bpf.c"
+#include "net/dns.bpf.c"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

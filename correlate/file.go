@@ -16,14 +16,15 @@ type FileRecord struct {
 	OldPath string // rename: the old name
 	// PathSource says how Path was found: "kernel" (from the open
 	// file's dentries, exact), "resolved" (a string the process passed,
-	// joined to its directory and resolved by Vigil), or "unknown" (write
-	// totals whose naming record was lost).
+	// joined to its directory and resolved by Vigil), "unresolved" (a
+	// relative string whose directory is unknown: Path is relative), or
+	// "unknown" (write totals whose naming record was lost: no Path).
 	PathSource string
 	Start      time.Time // write totals: when the first write happened
 }
 
 // FileFilter drops read-only opens of well-known noise. The zero value
-// drops nothing; [DefaultFileFilter] is the documented default.
+// drops nothing; the daemon's defaults are in internal/config.
 type FileFilter struct {
 	// ReadPrefixes: read-only opens of paths under these are dropped.
 	ReadPrefixes []string
@@ -74,25 +75,34 @@ func (f *FileFilter) drops(p *Process, path string) bool {
 // resolvePath makes a path the process passed absolute: joined to the
 // directory the kernel reported for it, with its parent directory's
 // symlinks and ".." resolved when the parent still exists, cleaned
-// lexically when it does not.
-func resolvePath(dir, p string) string {
+// lexically when it does not. Paths under /proc and /dev/fd are only
+// cleaned: their links (/proc/self, fd links) name the process that used
+// them, not Vigil. A relative path without a directory (its dirfd named
+// no open file) is returned as it is, and ok is false.
+func resolvePath(dir, p string) (path string, ok bool) {
 	if p == "" {
-		return dir
+		return dir, dir != ""
 	}
 	if !filepath.IsAbs(p) {
+		if dir == "" {
+			return p, false
+		}
 		p = dir + "/" + p
+	}
+	if strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/dev/fd/") || p == "/proc" {
+		return filepath.Clean(p), true
 	}
 	parent, base := filepath.Split(p)
 	if base == "." || base == ".." {
 		if r, err := filepath.EvalSymlinks(p); err == nil {
-			return r
+			return r, true
 		}
-		return filepath.Clean(p)
+		return filepath.Clean(p), true
 	}
 	if r, err := filepath.EvalSymlinks(parent); err == nil {
-		return filepath.Join(r, base)
+		return filepath.Join(r, base), true
 	}
-	return filepath.Clean(p)
+	return filepath.Clean(p), true
 }
 
 // handleFile fills t.rec for a file event; false means no record (the
@@ -119,14 +129,20 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 		t.file.Start = t.cfg.Times.Time(f.First)
 		return true
 	case sensor.FileRename:
-		t.file.OldPath = resolvePath(f.Dir, f.Path)
-		t.file.Path = resolvePath(f.Dir2, f.Path2)
+		var ok1, ok2 bool
+		t.file.OldPath, ok1 = resolvePath(f.Dir, f.Path)
+		t.file.Path, ok2 = resolvePath(f.Dir2, f.Path2)
+		if !ok1 || !ok2 {
+			t.file.PathSource = "unresolved"
+		}
 		return true
 	}
 	if f.Flags&sensor.FilePathExact != 0 {
 		t.file.Path, t.file.PathSource = f.Path, "kernel"
+	} else if path, ok := resolvePath(f.Dir, f.Path); ok {
+		t.file.Path = path
 	} else {
-		t.file.Path = resolvePath(f.Dir, f.Path)
+		t.file.Path, t.file.PathSource = path, "unresolved"
 	}
 	if f.Op == sensor.FileOpen && readOnly(f.OpenFlags) && t.cfg.FileFilter.drops(p, t.file.Path) {
 		t.stats.FilteredOpens++

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/sensor"
 )
 
@@ -34,7 +35,10 @@ type Config struct {
 	MaxProcesses int
 	// FileFilter drops read-only opens of noise (default: none dropped).
 	FileFilter FileFilter
-	Logger     *slog.Logger
+	// Redactor removes secrets from arguments and URLs before anything
+	// stores them (default: nil, nothing removed).
+	Redactor *redact.Redactor
+	Logger   *slog.Logger
 }
 
 // Source says where the table learned of a process.
@@ -83,9 +87,10 @@ type Process struct {
 	ExitCode int
 	Signal   syscall.Signal
 	CoreDump bool
-	files    map[uint64]string // open files being written: cookie -> path
-	children int               // table entries whose Parent is this
-	evictAt  time.Time         // set once queued for eviction
+	files    map[uint64]string       // open files being written: cookie -> path
+	sockets  map[uint64]*socketState // sockets that sent: cookie -> first payload
+	children int                     // table entries whose Parent is this
+	evictAt  time.Time               // set once queued for eviction
 	evicted  bool
 }
 
@@ -105,6 +110,7 @@ type Record struct {
 	Parent   *Process    // Process.Parent at the time, or nil
 	Previous *Previous   // exec: what ran before; else nil
 	File     *FileRecord // file events; else nil
+	Net      *NetRecord  // network events; else nil
 }
 
 type key struct {
@@ -120,6 +126,7 @@ type Stats struct {
 	Inferred       uint64 // processes first seen only as a subject or parent
 	PIDReuseClosed uint64 // entries closed because their PID was reused
 	FilteredOpens  uint64 // read-only opens dropped by the file filter
+	UnparsedDNS    uint64 // datagrams from port 53 that were not DNS answers
 }
 
 // Table is the process table.
@@ -134,6 +141,8 @@ type Table struct {
 	rec      Record
 	prev     Previous
 	file     FileRecord
+	net      NetRecord
+	dns      dnsCache
 	log      *slog.Logger
 }
 
@@ -210,7 +219,7 @@ func (t *Table) Seed(snaps []sensor.Snapshot, tree sensor.Tree) {
 		}
 		p.Name = s.Task.Comm
 		p.Executable = s.Executable
-		p.Args = s.Args
+		p.Args = t.cfg.Redactor.Args(s.Args)
 		p.Argc = len(s.Args)
 		p.Cwd = s.Cwd
 		p.UID, p.GID, p.EUID, p.EGID = s.Task.UID, s.Task.GID, s.Task.EUID, s.Task.EGID
@@ -250,7 +259,7 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		p := t.subject(ev)
 		t.prev = Previous{Executable: p.Executable, Args: p.Args, Argc: p.Argc}
 		p.Executable = ev.Executable
-		p.Args = ev.Args
+		p.Args = t.cfg.Redactor.Args(ev.Args)
 		p.Argc = int(ev.Argc)
 		p.ArgsCut = ev.Flags&(sensor.FlagArgsTruncated|sensor.FlagArgsUnreadable) != 0 || int(ev.Argc) > len(ev.Args)
 		p.Cwd = ev.Cwd
@@ -262,6 +271,10 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		}
 	case sensor.KindFile:
 		if !t.handleFile(ev) {
+			return nil
+		}
+	case sensor.KindNet:
+		if !t.handleNet(ev) {
 			return nil
 		}
 	case sensor.KindExit:
@@ -297,6 +310,9 @@ func (t *Table) subject(ev *sensor.Event) *Process {
 		if parent := t.byPID[ev.Task.PPID]; parent != nil && !parent.Exited {
 			t.link(p, parent)
 		}
+	}
+	if ev.Partial {
+		return p
 	}
 	t.setCreds(p, &ev.Task)
 	if !ev.Tree.IsZero() && p.Tree != ev.Tree {

@@ -62,6 +62,8 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		e.eventHead("event", "process", "end", "end", "vigil.process")
 	case sensor.KindFile:
 		e.fileEventHead(r)
+	case sensor.KindNet:
+		e.netEventHead(r)
 	case sensor.KindLoss:
 		e.eventHead("metric", "", "", "loss", "vigil.loss")
 	}
@@ -91,6 +93,9 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		e.process(r, p)
 		if r.File != nil {
 			e.file(r)
+		}
+		if r.Net != nil {
+			e.network(r)
 		}
 		if p.Agent != "" {
 			j.open("gen_ai")
@@ -216,6 +221,9 @@ func (e *Encoder) vigil(r *correlate.Record) {
 	p := r.Process
 	if r.File != nil {
 		e.vigilFile(r)
+	}
+	if r.Net != nil {
+		e.vigilNet(r)
 	}
 	if p.RootID != "" {
 		j.open("tree")

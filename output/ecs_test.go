@@ -55,9 +55,10 @@ type want struct {
 	args                  []string
 	lossCause, lossClass  string // Vigil.loss.*
 	lossCount             uint64
-	signal                string // Vigil.process.exit_signal
-	rootID                string // Vigil.tree.root.entity_id
-	agent                 string // gen_ai.agent.name
+	signal                string    // Vigil.process.exit_signal
+	rootID                string    // Vigil.tree.root.entity_id
+	agent                 string    // gen_ai.agent.name
+	file                  *wantFile // file records: file.*, error.*, Vigil.file.*; nil for others
 }
 
 type testRecord struct {
@@ -145,7 +146,7 @@ func testRecords() []testRecord {
 	lossTrack := &sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseTrackFull, Count: 1}}
 	lossDecode := &sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDecode, Class: sensor.KindFork, Count: 18446744073709551615}}
 
-	return []testRecord{
+	recs := []testRecord{
 		{"fork", &correlate.Record{Event: forkEv, Time: at(childStart), Process: forked, Parent: root}, want{
 			action: "fork", kind: "event", dataset: "vigil.process", category: "process", typ: "start",
 			entityID: childID, parentEntityID: rootID, parentPID: 4000,
@@ -192,6 +193,13 @@ func testRecords() []testRecord {
 			lossCause: "decode_error", lossClass: "fork", lossCount: 18446744073709551615,
 		}},
 	}
+	// File actions by the agent's shell and by the bare process.
+	shell := fileActor{proc: &execed, parent: root, task: execTask, want: want{
+		entityID: childID, parentEntityID: rootID, parentPID: 4000,
+		commandLine: strings.Join(shArgs, " "), args: shArgs, rootID: rootID, agent: "claude-code",
+	}}
+	bareActor := fileActor{proc: &bareExecP, task: bareExec.Task, want: want{entityID: bare.EntityID}}
+	return append(recs, fileTestRecords(shell, bareActor)...)
 }
 
 // lookup walks a dotted path through nested objects.
@@ -432,6 +440,7 @@ func checkRecord(t *testing.T, doc map[string]any, tr testRecord, seq uint64) {
 		flagged("Vigil.process.working_directory_truncated", ev.Flags&sensor.FlagCwdTruncated != 0)
 		flagged("Vigil.process.tree_root", ev.Flags&sensor.FlagNewRoot != 0)
 	}
+	checkFile(t, doc, tr)
 }
 
 func strconvU(u uint64) string { b, _ := json.Marshal(u); return string(b) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -34,6 +35,7 @@ const (
 	execSize   = int(unsafe.Sizeof(vigilExecEvent{}))
 	exitSize   = int(unsafe.Sizeof(vigilExitEvent{}))
 	fileSize   = int(unsafe.Sizeof(vigilFileEvent{}))
+	netSize    = int(unsafe.Sizeof(vigilNetEvent{}))
 )
 
 // maxInterned bounds the thread-name cache; it is reset when full.
@@ -63,7 +65,7 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 	}
 	*ev = Event{}
 	switch hdr.Type {
-	case uint16(KindFork), uint16(KindExec), uint16(KindExit), uint16(KindFile):
+	case uint16(KindFork), uint16(KindExec), uint16(KindExit), uint16(KindFile), uint16(KindNet):
 	default:
 		return &DecodeError{Type: hdr.Type, Err: ErrUnknownType}
 	}
@@ -101,6 +103,8 @@ func (d *Decoder) Decode(raw []byte, ev *Event) error {
 		return d.decodeExec(raw, ev)
 	case KindFile:
 		return d.decodeFile(raw, ev)
+	case KindNet:
+		return d.decodeNet(raw, ev)
 	}
 	return nil
 }
@@ -173,6 +177,48 @@ func (d *Decoder) decodeFile(raw []byte, ev *Event) error {
 		Path2:     strs[3],
 	}
 	return nil
+}
+
+func (d *Decoder) decodeNet(raw []byte, ev *Event) error {
+	if len(raw) < netSize {
+		return &DecodeError{Type: uint16(KindNet), Err: fmt.Errorf("%w: %d bytes", ErrShortRecord, len(raw))}
+	}
+	x := (*vigilNetEvent)(unsafe.Pointer(&raw[0]))
+	data := raw[netSize:]
+	if int(x.DataLen) != len(data) {
+		return &DecodeError{Type: uint16(KindNet), Err: fmt.Errorf("%w: data length %d, data %d", ErrBadSize, x.DataLen, len(data))}
+	}
+	ev.Net = Net{
+		Op:       NetOp(x.Op),
+		Flags:    NetFlags(x.Nflags),
+		Dst:      endpoint(&x.Dst),
+		Src:      endpoint(&x.Src),
+		Cookie:   x.Cookie,
+		Ret:      x.Ret,
+		Bytes:    x.Bytes,
+		Packets:  x.Packets,
+		First:    x.First,
+		FD:       x.Fd,
+		SockType: x.SockType,
+		Protocol: x.Protocol,
+	}
+	if NetOp(x.Op) == NetConnect && x.Dst.Family == FamilyUnix {
+		ev.Net.Dst.Path = string(data)
+	} else if len(data) > 0 {
+		ev.Net.Payload = data
+	}
+	return nil
+}
+
+func endpoint(a *vigilNetAddr) Endpoint {
+	e := Endpoint{Family: a.Family, Port: a.Port}
+	switch a.Family {
+	case FamilyInet:
+		e.IP = netip.AddrFrom4([4]byte(a.Addr[:4]))
+	case FamilyInet6:
+		e.IP = netip.AddrFrom16(a.Addr).Unmap()
+	}
+	return e
 }
 
 // userDev converts the kernel's internal dev_t (major << 20 | minor) to

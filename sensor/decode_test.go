@@ -119,6 +119,166 @@ func execEvent(flags Flags, argc uint32, exe string, args []string, cwd string) 
 	}
 }
 
+// fileRecord builds a file record: x's header is replaced by a test
+// header, its length fields are set from the strings, and the strings
+// follow the struct in the kernel's order (dir, path, dir2, path2).
+func fileRecord(x vigilFileEvent, dir, path, dir2, path2 string) []byte {
+	x.Hdr = testHdr(vigilEventTypeEVENT_FILE, "cat")
+	x.DirLen, x.PathLen = uint16(len(dir)), uint16(len(path))
+	x.Dir2Len, x.Path2Len = uint16(len(dir2)), uint16(len(path2))
+	raw := structBytes(&x)
+	for _, s := range []string{dir, path, dir2, path2} {
+		raw = append(raw, s...)
+	}
+	return setSize(raw)
+}
+
+// withFile edits the file struct at the front of raw in place.
+func withFile(raw []byte, edit func(*vigilFileEvent)) []byte {
+	edit((*vigilFileEvent)(unsafe.Pointer(&raw[0])))
+	return raw
+}
+
+// fileEvent is what a fileRecord decodes to.
+func fileEvent(f File) Event {
+	return Event{Kind: KindFile, KTime: 1_000_000_123, Tree: testTree, Task: testTask("cat"), File: f}
+}
+
+// Open flags and kernel values the file cases use.
+const (
+	testOCloexec   = 0o2000000
+	testOCreat     = 0o100
+	testOWronly    = 0o1
+	testOTrunc     = 0o1000
+	testATFDCWD    = -100
+	testCookie     = 0xffff8881_0234_5600
+	testFModeRead  = 0x4801d  // a read-only open's f_mode
+	testFModeWrite = 0x14801e // a write open's f_mode with FMODE_CREATED (0x100000)
+)
+
+func fileCases() []decodeCase {
+	return []decodeCase{
+		{
+			name: "file open, exact path",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_OPEN), Fflags: uint16(FilePathExact | FileRegular),
+				Ret: 3, Ino: 131090, Cookie: testCookie, Dev: kdev(259, 3),
+				Flags: testOCloexec, Fmode: testFModeRead, Fd: 3,
+			}, "", "/etc/passwd", "", ""),
+			want: fileEvent(File{
+				Op: FileOpen, Flags: FilePathExact | FileRegular, Ret: 3, Inode: 131090, Cookie: testCookie,
+				Device: unix.Mkdev(259, 3), OpenFlags: testOCloexec, FMode: testFModeRead, FD: 3,
+				Path: "/etc/passwd",
+			}),
+		},
+		{
+			name: "file open created, large device",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_OPEN), Fflags: uint16(FilePathExact | FileRegular),
+				Ret: 1023, Ino: 1<<64 - 1, Cookie: testCookie, Dev: kdev(4095, 1<<20-1),
+				Flags: testOCreat | testOWronly | testOTrunc, Mode: 0o644, Fmode: testFModeWrite, Fd: 1023,
+			}, "", "/home/ü/out dir/résumé 🙂.txt", "", ""),
+			want: fileEvent(File{
+				Op: FileOpen, Flags: FilePathExact | FileRegular, Ret: 1023, Inode: 1<<64 - 1, Cookie: testCookie,
+				Device: unix.Mkdev(4095, 1<<20-1), OpenFlags: testOCreat | testOWronly | testOTrunc, Mode: 0o644,
+				FMode: testFModeWrite, FD: 1023, Path: "/home/ü/out dir/résumé 🙂.txt",
+			}),
+		},
+		{
+			name: "file open failed, dir and relative path",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_OPEN), Ret: -int64(syscall.ENOENT),
+				Flags: testOCreat | testOWronly, Mode: 0o600, Fd: testATFDCWD,
+			}, "/home/u/project", "sub/../missing.txt", "", ""),
+			want: fileEvent(File{
+				Op: FileOpen, Ret: -int64(syscall.ENOENT), OpenFlags: testOCreat | testOWronly, Mode: 0o600,
+				FD: testATFDCWD, Dir: "/home/u/project", Path: "sub/../missing.txt",
+			}),
+		},
+		{
+			name: "file open failed, path cut, no dir",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_OPEN), Fflags: uint16(FilePathCut), Ret: -int64(syscall.ENAMETOOLONG), Fd: 7,
+			}, "", "/"+strings.Repeat("a", 4094), "", ""),
+			want: fileEvent(File{
+				Op: FileOpen, Flags: FilePathCut, Ret: -int64(syscall.ENAMETOOLONG), FD: 7,
+				Path: "/" + strings.Repeat("a", 4094),
+			}),
+		},
+		{
+			name: "file rename, all four strings",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_RENAME), Flags: 1 /* RENAME_NOREPLACE */, Fd: 5,
+			}, "/home/u", "a.txt", "/tmp/x", "../b.txt"),
+			want: fileEvent(File{
+				Op: FileRename, OpenFlags: 1, FD: 5,
+				Dir: "/home/u", Path: "a.txt", Dir2: "/tmp/x", Path2: "../b.txt",
+			}),
+		},
+		{
+			name: "file rename, absolute paths, no dirs",
+			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RENAME), Fd: testATFDCWD}, "", "/a/old", "", "/b/new"),
+			want: fileEvent(File{Op: FileRename, FD: testATFDCWD, Path: "/a/old", Path2: "/b/new"}),
+		},
+		{
+			name: "file rename, only the new name relative",
+			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RENAME), Ret: -int64(syscall.EXDEV)}, "", "/a/old", "/cwd", "new"),
+			want: fileEvent(File{Op: FileRename, Ret: -int64(syscall.EXDEV), Path: "/a/old", Dir2: "/cwd", Path2: "new"}),
+		},
+		{
+			name: "file unlink, relative path",
+			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_UNLINK), Fd: testATFDCWD}, "/srv", "old.log", "", ""),
+			want: fileEvent(File{Op: FileUnlink, FD: testATFDCWD, Dir: "/srv", Path: "old.log"}),
+		},
+		{
+			name: "file rmdir via unlinkat(AT_REMOVEDIR)",
+			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RMDIR), Flags: 0x200, Fd: 9}, "/srv/www", "cache", "", ""),
+			want: fileEvent(File{Op: FileRmdir, OpenFlags: 0x200, FD: 9, Dir: "/srv/www", Path: "cache"}),
+		},
+		{
+			name: "file truncate",
+			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_TRUNCATE), Size: 1 << 40, Fd: testATFDCWD}, "", "/var/log/big", "", ""),
+			want: fileEvent(File{Op: FileTruncate, Size: 1 << 40, FD: testATFDCWD, Path: "/var/log/big"}),
+		},
+		{
+			name: "file write_start",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_WRITE_START), Fflags: uint16(FilePathExact | FileRegular),
+				Ino: 42, Cookie: testCookie, Dev: kdev(0, 0x2d), Fd: 4,
+			}, "", "/tmp/out.log", "", ""),
+			want: fileEvent(File{
+				Op: FileWriteStart, Flags: FilePathExact | FileRegular, Inode: 42, Cookie: testCookie,
+				Device: unix.Mkdev(0, 0x2d), FD: 4, Path: "/tmp/out.log",
+			}),
+		},
+		{
+			name: "file write_end, no strings",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_WRITE_END), Fflags: uint16(FileRegular | FileTruncated | FileAtExit),
+				Ret: 128, Size: 1<<33 + 5, Ops: 12, First: 999_000_000, Ino: 42, Cookie: testCookie,
+				Dev: kdev(8, 1), Fd: 4,
+			}, "", "", "", ""),
+			want: fileEvent(File{
+				Op: FileWriteEnd, Flags: FileRegular | FileTruncated | FileAtExit, Ret: 128, Size: 1<<33 + 5,
+				Ops: 12, First: 999_000_000, Inode: 42, Cookie: testCookie, Device: unix.Mkdev(8, 1), FD: 4,
+			}),
+		},
+		{
+			name: "file write_end stale",
+			raw: fileRecord(vigilFileEvent{
+				Op: uint16(vigilFileOpFILE_WRITE_END), Fflags: uint16(FileRegular | FileStale),
+				Size: 1, Ops: 1, First: 1, Cookie: 1, Fd: 0,
+			}, "", "", "", ""),
+			want: fileEvent(File{Op: FileWriteEnd, Flags: FileRegular | FileStale, Size: 1, Ops: 1, First: 1, Cookie: 1}),
+		},
+		{
+			name: "file unknown op and flags kept as is",
+			raw:  fileRecord(vigilFileEvent{Op: 0xffff, Fflags: 0xffff}, "", "", "", ""),
+			want: fileEvent(File{Op: 0xffff, Flags: 0xffff}),
+		},
+	}
+}
+
 type decodeCase struct {
 	name string
 	raw  []byte
@@ -127,7 +287,7 @@ type decodeCase struct {
 
 func decodeCases() []decodeCase {
 	longComm := "0123456789abcdef" // 16 bytes: no NUL in the field
-	return []decodeCase{
+	cases := []decodeCase{
 		{
 			name: "fork",
 			raw:  forkRecord("bash"),
@@ -222,6 +382,7 @@ func decodeCases() []decodeCase {
 			}(),
 		},
 	}
+	return append(cases, fileCases()...)
 }
 
 func TestDecode(t *testing.T) {
@@ -229,7 +390,8 @@ func TestDecode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewDecoder()
 			// Start from a dirty event: Decode must reset every field.
-			ev := Event{Kind: KindLoss, Args: []string{"stale"}, Status: 99, Loss: Loss{Count: 1}, Executable: "stale"}
+			ev := Event{Kind: KindLoss, Args: []string{"stale"}, Status: 99, Loss: Loss{Count: 1}, Executable: "stale",
+				File: File{Path: "stale", Dir2: "stale", Inode: 9, Op: FileRename}}
 			if err := d.Decode(tc.raw, &ev); err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
@@ -252,6 +414,45 @@ func TestDecodeExeDevice(t *testing.T) {
 		}
 		if unix.Major(ev.ExeDevice) != dev.major || unix.Minor(ev.ExeDevice) != dev.minor {
 			t.Errorf("dev %d:%d: decoded as %d:%d", dev.major, dev.minor, unix.Major(ev.ExeDevice), unix.Minor(ev.ExeDevice))
+		}
+	}
+}
+
+// TestDecodeFileDevice checks the conversion of a file record's device
+// from the kernel's encoding (major<<20 | minor) to the user-space one.
+func TestDecodeFileDevice(t *testing.T) {
+	for _, dev := range []struct{ major, minor uint32 }{{0, 0}, {8, 1}, {259, 3}, {0, 0x2d}, {0, 0x12345}, {4095, 1<<20 - 1}} {
+		raw := fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_WRITE_END), Dev: kdev(dev.major, dev.minor)}, "", "", "", "")
+		var ev Event
+		if err := NewDecoder().Decode(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ev.File.Device, unix.Mkdev(dev.major, dev.minor); got != want {
+			t.Errorf("dev %d:%d: Device %#x, want %#x", dev.major, dev.minor, got, want)
+		}
+		if unix.Major(ev.File.Device) != dev.major || unix.Minor(ev.File.Device) != dev.minor {
+			t.Errorf("dev %d:%d: decoded as %d:%d", dev.major, dev.minor, unix.Major(ev.File.Device), unix.Minor(ev.File.Device))
+		}
+	}
+}
+
+// TestDecodeFileStrings checks that each string gets exactly its bytes
+// whatever the mix of empty and non-empty neighbours.
+func TestDecodeFileStrings(t *testing.T) {
+	vals := [4]string{"/dir", "path", "/dir2", "path2"}
+	for mask := range 16 {
+		var s [4]string
+		for i := range s {
+			if mask&(1<<i) != 0 {
+				s[i] = vals[i]
+			}
+		}
+		var ev Event
+		if err := NewDecoder().Decode(fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RENAME)}, s[0], s[1], s[2], s[3]), &ev); err != nil {
+			t.Fatalf("mask %04b: %v", mask, err)
+		}
+		if got := [4]string{ev.File.Dir, ev.File.Path, ev.File.Dir2, ev.File.Path2}; got != s {
+			t.Errorf("mask %04b: strings %q, want %q", mask, got, s)
 		}
 	}
 }
@@ -291,7 +492,30 @@ func decodeErrCases() []decodeErrCase {
 	fork := forkRecord("bash")
 	exit := exitRecord(0)
 	exec := execRecord(0, 1, "/bin/true", "true\x00", "/")
+	file := fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RENAME)}, "/d", "a", "/e", "b")
+	bare := fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_WRITE_END)}, "", "", "", "")
 	return []decodeErrCase{
+		{name: "file header only", raw: setSize(slices.Clone(file[:headerSize])),
+			wantType: uint16(KindFile), wantErr: ErrShortRecord},
+		{name: "file one short of the struct", raw: setSize(slices.Clone(file[:fileSize-1])),
+			wantType: uint16(KindFile), wantErr: ErrShortRecord},
+		{name: "file lengths exceed data", raw: withFile(slices.Clone(file), func(x *vigilFileEvent) { x.Path2Len++ }),
+			wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file lengths short of data", raw: withFile(slices.Clone(file), func(x *vigilFileEvent) { x.DirLen-- }),
+			wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file lengths of the strings only, data cut", raw: setSize(slices.Clone(file[:len(file)-1])),
+			wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file data without lengths", raw: setSize(append(slices.Clone(bare), "/x"...)),
+			wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file lengths without data", raw: withFile(slices.Clone(bare), func(x *vigilFileEvent) { x.Dir2Len = 1 }),
+			wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file lengths max, no data", raw: withFile(slices.Clone(bare), func(x *vigilFileEvent) {
+			x.DirLen, x.PathLen, x.Dir2Len, x.Path2Len = 0xffff, 0xffff, 0xffff, 0xffff
+		}), wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file size field disagrees", raw: withHdr(slices.Clone(file), func(h *vigilEventHeader) { h.Size-- }),
+			wantType: uint16(KindFile), wantErr: ErrBadSize},
+		{name: "file type on a fork-sized record", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = uint16(KindFile) }),
+			wantType: uint16(KindFile), wantErr: ErrShortRecord},
 		{name: "empty", raw: nil, wantType: 0, wantErr: ErrShortRecord},
 		{name: "one byte", raw: []byte{1}, wantType: 0, wantErr: ErrShortRecord},
 		{name: "header minus one", raw: fork[:headerSize-1], wantType: 0, wantErr: ErrShortRecord},
@@ -474,9 +698,7 @@ func FuzzDecode(f *testing.F) {
 			_ = err.Error()
 			return
 		}
-		switch ev.Kind {
-		case KindFork, KindExec, KindExit:
-		default:
+		if ev.Kind == KindLoss || strings.HasPrefix(ev.Kind.String(), "kind(") {
 			t.Fatalf("decoded kind %v", ev.Kind)
 		}
 		if len(ev.Task.Comm) > 16 {
@@ -490,6 +712,17 @@ func FuzzDecode(f *testing.F) {
 			if n > len(raw)-execSize {
 				t.Fatalf("exec fields hold %d bytes, record data %d", n, len(raw)-execSize)
 			}
+		}
+		if ev.Kind == KindFile {
+			f := &ev.File
+			if n := len(f.Dir) + len(f.Path) + len(f.Dir2) + len(f.Path2); n != len(raw)-fileSize {
+				t.Fatalf("file strings hold %d bytes, record data %d", n, len(raw)-fileSize)
+			}
+			if string(raw[fileSize:]) != f.Dir+f.Path+f.Dir2+f.Path2 {
+				t.Fatalf("file strings %q %q %q %q do not spell the record data %q", f.Dir, f.Path, f.Dir2, f.Path2, raw[fileSize:])
+			}
+		} else if ev.File != (File{}) {
+			t.Fatalf("%v record decoded file fields %+v", ev.Kind, ev.File)
 		}
 	})
 }
@@ -513,6 +746,10 @@ func benchmarkDecode(b *testing.B, raw []byte) {
 func BenchmarkDecodeExec(b *testing.B) {
 	benchmarkDecode(b, execRecord(0, 4, "/usr/bin/python3",
 		"python3\x00-m\x00pytest\x00tests/test_decode.py\x00", "/home/user/src/project"))
+}
+
+func BenchmarkDecodeFileOpen(b *testing.B) {
+	benchmarkDecode(b, fileCases()[0].raw)
 }
 
 func BenchmarkDecodeFork(b *testing.B) {

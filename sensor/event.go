@@ -2,7 +2,10 @@ package sensor
 
 import (
 	"fmt"
+	"net/netip"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Kind is what an [Event] reports.
@@ -13,6 +16,7 @@ const (
 	KindExec Kind = Kind(vigilEventTypeEVENT_EXEC) // a process replaced its program
 	KindExit Kind = Kind(vigilEventTypeEVENT_EXIT) // a process ended
 	KindFile Kind = Kind(vigilEventTypeEVENT_FILE) // a file action (see File)
+	KindNet  Kind = Kind(vigilEventTypeEVENT_NET)  // a network action (see Net)
 	KindLoss Kind = 0x80                           // records or fields were lost
 )
 
@@ -26,6 +30,8 @@ func (k Kind) String() string {
 		return "exit"
 	case KindFile:
 		return "file"
+	case KindNet:
+		return "network"
 	case KindLoss:
 		return "loss"
 	}
@@ -109,9 +115,12 @@ type Loss struct {
 type Event struct {
 	Kind  Kind
 	Flags Flags
-	KTime uint64 // when it happened, ns since boot (CLOCK_BOOTTIME)
-	Tree  Tree
-	Task  Task
+	// Partial: user space made this event from map state (interim send
+	// totals); Task holds only PID, TID and StartTime.
+	Partial bool
+	KTime   uint64 // when it happened, ns since boot (CLOCK_BOOTTIME)
+	Tree    Tree
+	Task    Task
 
 	// KindFork: the new process.
 	ChildPID   uint32
@@ -130,6 +139,9 @@ type Event struct {
 
 	// KindFile.
 	File File
+
+	// KindNet.
+	Net Net
 
 	// KindLoss.
 	Loss Loss
@@ -222,4 +234,73 @@ type File struct {
 	// relative Path is relative to.
 	Dir, Path   string
 	Dir2, Path2 string // rename: the new name
+}
+
+// NetOp is the network action a KindNet event reports.
+type NetOp uint16
+
+const (
+	NetConnect   = NetOp(vigilNetOpNET_CONNECT)    // connect
+	NetSendStart = NetOp(vigilNetOpNET_SEND_START) // first send on a descriptor: payload head
+	NetSendEnd   = NetOp(vigilNetOpNET_SEND_END)   // send totals
+	NetDNSAnswer = NetOp(vigilNetOpNET_DNS_ANSWER) // a datagram from port 53
+)
+
+func (o NetOp) String() string {
+	switch o {
+	case NetConnect:
+		return "connect"
+	case NetSendStart:
+		return "send_start"
+	case NetSendEnd:
+		return "send_end"
+	case NetDNSAnswer:
+		return "dns_answer"
+	}
+	return fmt.Sprintf("net_op(%d)", uint16(o))
+}
+
+// NetFlags qualify a network event.
+type NetFlags uint16
+
+const (
+	NetAtExit              = NetFlags(vigilNetFlagNFLAG_AT_EXIT)     // send end: reported at process exit
+	NetDestChange          = NetFlags(vigilNetFlagNFLAG_DEST_CHANGE) // send end: the next send went elsewhere
+	NetPayloadCut          = NetFlags(vigilNetFlagNFLAG_PAYLOAD_CUT) // Payload is the head of a longer buffer
+	NetStale               = NetFlags(vigilNetFlagNFLAG_STALE)       // send end: closed unseen, noticed on reuse
+	NetInterim    NetFlags = 1 << 15                                 // send end: totals so far, read at an interval; the socket is still open
+)
+
+// Address families.
+const (
+	FamilyUnix  = unix.AF_UNIX
+	FamilyInet  = unix.AF_INET
+	FamilyInet6 = unix.AF_INET6
+)
+
+// Endpoint is a socket address. IP is 4 or 16 bytes for the inet
+// families; Path is an AF_UNIX name (abstract names start with NUL).
+type Endpoint struct {
+	Family uint16
+	IP     netip.Addr
+	Port   uint16
+	Path   string
+}
+
+// Net is a network action (KindNet).
+type Net struct {
+	Op       NetOp
+	Flags    NetFlags
+	Dst, Src Endpoint
+	Cookie   uint64 // identifies the socket's open file
+	Ret      int64  // connect: 0 or -errno
+	Bytes    uint64 // send end: bytes sent; send start: first buffer's length; DNS answer: datagram length
+	Packets  uint64 // send end: sends (messages)
+	First    uint64 // send end: ns since boot of the first send
+	FD       int32
+	SockType uint16 // SOCK_STREAM, SOCK_DGRAM, ...
+	Protocol uint16 // IPPROTO_TCP, IPPROTO_UDP, ...
+	// Payload is the head of the first send (send start) or the DNS
+	// answer. It is only valid until the handler returns.
+	Payload []byte
 }

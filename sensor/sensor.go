@@ -30,10 +30,13 @@ type Config struct {
 	// LossInterval is how often drop counters are read and reported.
 	// Default 1s.
 	LossInterval time.Duration
+	// SendReportInterval is how often the send totals of sockets still
+	// open are reported (NetInterim). Default 60s; negative disables.
+	SendReportInterval time.Duration
 	// MaxTracked is the capacity of the tracked-process map. Default 65536.
 	MaxTracked int
-	// MaxOpenWrites is how many (process, descriptor) write totals the
-	// kernel keeps at once. Default 16384.
+	// MaxOpenWrites is how many (process, descriptor) write totals, and
+	// as many send totals, the kernel keeps at once. Default 16384.
 	MaxOpenWrites int
 	// TraceAll records every process, tracked or not.
 	TraceAll bool
@@ -69,6 +72,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.LossInterval <= 0 {
 		c.LossInterval = time.Second
+	}
+	if c.SendReportInterval == 0 {
+		c.SendReportInterval = time.Minute
 	}
 	if c.MaxTracked == 0 {
 		c.MaxTracked = 65536
@@ -120,6 +126,7 @@ func New(cfg Config) (*Sensor, error) {
 	spec.Maps[vigilMapEvents].MaxEntries = uint32(cfg.RingBufferBytes)
 	spec.Maps[vigilMapTracked].MaxEntries = uint32(cfg.MaxTracked)
 	spec.Maps[vigilMapWrites].MaxEntries = uint32(cfg.MaxOpenWrites)
+	spec.Maps[vigilMapSends].MaxEntries = uint32(cfg.MaxOpenWrites)
 	spec.Maps[vigilMapWriters].MaxEntries = uint32(cfg.MaxOpenWrites)
 	wakeup := uint64(0)
 	if cfg.WakeupBytes > 0 {
@@ -293,6 +300,7 @@ func (s *Sensor) Run(ctx context.Context, h Handler) error {
 		ev       Event
 		dec      = NewDecoder()
 		nextLoss = time.Now().Add(s.cfg.LossInterval)
+		nextSend = time.Now().Add(s.cfg.SendReportInterval)
 		// While draining after cancellation: bytes still to read, so a
 		// producer that never stops cannot keep Run alive.
 		draining  bool
@@ -339,9 +347,16 @@ func (s *Sensor) Run(ctx context.Context, h Handler) error {
 			draining, drainLeft = true, rd.AvailableBytes()
 			continue
 		}
-		if now := time.Now(); now.After(nextLoss) {
+		now := time.Now()
+		if now.After(nextLoss) {
 			nextLoss = now.Add(s.cfg.LossInterval)
 			if err := s.reportLoss(&ev, h); err != nil {
+				return err
+			}
+		}
+		if s.cfg.SendReportInterval > 0 && now.After(nextSend) {
+			nextSend = now.Add(s.cfg.SendReportInterval)
+			if err := s.reportSends(&ev, h); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,13 @@ func (o *vigilObjects) syscallHandlers() map[uint32]*ebpf.Program {
 		unix.SYS_CLOSE:           p.VigilSysClose,
 		unix.SYS_DUP2:            p.VigilSysDup2,
 		unix.SYS_DUP3:            p.VigilSysDup2, // same arguments up to newfd
+		unix.SYS_CONNECT:         p.VigilSysConnect,
+		unix.SYS_SENDTO:          p.VigilSysSendto,
+		unix.SYS_SENDMSG:         p.VigilSysSendmsg,
+		unix.SYS_SENDMMSG:        p.VigilSysSendmmsg,
+		unix.SYS_RECVFROM:        p.VigilSysRecvfrom,
+		unix.SYS_RECVMSG:         p.VigilSysRecvmsg,
+		unix.SYS_READ:            p.VigilSysRead,
 	}
 }
 

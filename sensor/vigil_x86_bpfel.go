@@ -73,7 +73,8 @@ const (
 	vigilEventTypeEVENT_EXEC     vigilEventType = 2
 	vigilEventTypeEVENT_EXIT     vigilEventType = 3
 	vigilEventTypeEVENT_FILE     vigilEventType = 4
-	vigilEventTypeEVENT_TYPE_MAX vigilEventType = 5
+	vigilEventTypeEVENT_NET      vigilEventType = 5
+	vigilEventTypeEVENT_TYPE_MAX vigilEventType = 6
 )
 
 type vigilExecBuf struct {
@@ -160,11 +161,76 @@ type vigilForkEvent struct {
 	Pad        uint32
 }
 
+type vigilNetAddr struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Port   uint16
+	Family uint16
+	Pad    uint32
+}
+
+type vigilNetBuf struct {
+	_    structs.HostLayout
+	Ev   vigilNetEvent
+	Data [4096]int8
+}
+
+type vigilNetEvent struct {
+	_        structs.HostLayout
+	Hdr      vigilEventHeader
+	Dst      vigilNetAddr
+	Src      vigilNetAddr
+	Cookie   uint64
+	Ret      int64
+	Bytes    uint64
+	Packets  uint64
+	First    uint64
+	Fd       int32
+	Op       uint16
+	Nflags   uint16
+	SockType uint16
+	Protocol uint16
+	DataLen  uint16
+	Pad      uint16
+}
+
+type vigilNetFlag uint32
+
+const (
+	vigilNetFlagNFLAG_AT_EXIT     vigilNetFlag = 1
+	vigilNetFlagNFLAG_DEST_CHANGE vigilNetFlag = 2
+	vigilNetFlagNFLAG_PAYLOAD_CUT vigilNetFlag = 4
+	vigilNetFlagNFLAG_STALE       vigilNetFlag = 8
+)
+
+type vigilNetOp uint32
+
+const (
+	vigilNetOpNET_CONNECT    vigilNetOp = 1
+	vigilNetOpNET_SEND_START vigilNetOp = 2
+	vigilNetOpNET_SEND_END   vigilNetOp = 3
+	vigilNetOpNET_DNS_ANSWER vigilNetOp = 4
+)
+
 type vigilPathBuf struct {
 	_   structs.HostLayout
 	Buf [8192]int8
 	Pos uint32
 	Pad uint32
+}
+
+type vigilSendAgg struct {
+	_        structs.HostLayout
+	Dst      vigilNetAddr
+	Src      vigilNetAddr
+	Start    uint64
+	File     uint64
+	Bytes    uint64
+	Packets  uint64
+	First    uint64
+	SockType uint16
+	Protocol uint16
+	Pad      uint32
 }
 
 type vigilStrBuf struct {
@@ -207,7 +273,9 @@ const (
 	vigilMapEvents                 = "events"
 	vigilMapExecScratch            = "exec_scratch"
 	vigilMapFileScratch            = "file_scratch"
+	vigilMapNetScratch             = "net_scratch"
 	vigilMapPathScratch            = "path_scratch"
+	vigilMapSends                  = "sends"
 	vigilMapStrScratch             = "str_scratch"
 	vigilMapSysExitHandlers        = "sys_exit_handlers"
 	vigilMapTracked                = "tracked"
@@ -217,6 +285,7 @@ const (
 	vigilProgVigilExit             = "vigil_exit"
 	vigilProgVigilFork             = "vigil_fork"
 	vigilProgVigilSysClose         = "vigil_sys_close"
+	vigilProgVigilSysConnect       = "vigil_sys_connect"
 	vigilProgVigilSysCopyFileRange = "vigil_sys_copy_file_range"
 	vigilProgVigilSysCreat         = "vigil_sys_creat"
 	vigilProgVigilSysDup2          = "vigil_sys_dup2"
@@ -228,11 +297,17 @@ const (
 	vigilProgVigilSysPwrite64      = "vigil_sys_pwrite64"
 	vigilProgVigilSysPwritev       = "vigil_sys_pwritev"
 	vigilProgVigilSysPwritev2      = "vigil_sys_pwritev2"
+	vigilProgVigilSysRead          = "vigil_sys_read"
+	vigilProgVigilSysRecvfrom      = "vigil_sys_recvfrom"
+	vigilProgVigilSysRecvmsg       = "vigil_sys_recvmsg"
 	vigilProgVigilSysRename        = "vigil_sys_rename"
 	vigilProgVigilSysRenameat      = "vigil_sys_renameat"
 	vigilProgVigilSysRenameat2     = "vigil_sys_renameat2"
 	vigilProgVigilSysRmdir         = "vigil_sys_rmdir"
 	vigilProgVigilSysSendfile      = "vigil_sys_sendfile"
+	vigilProgVigilSysSendmmsg      = "vigil_sys_sendmmsg"
+	vigilProgVigilSysSendmsg       = "vigil_sys_sendmsg"
+	vigilProgVigilSysSendto        = "vigil_sys_sendto"
 	vigilProgVigilSysTruncate      = "vigil_sys_truncate"
 	vigilProgVigilSysUnlink        = "vigil_sys_unlink"
 	vigilProgVigilSysUnlinkat      = "vigil_sys_unlinkat"
@@ -251,6 +326,9 @@ const (
 	vigilVarUnusedFileFlag         = "unused_file_flag"
 	vigilVarUnusedFileOp           = "unused_file_op"
 	vigilVarUnusedForkEvent        = "unused_fork_event"
+	vigilVarUnusedNetEvent         = "unused_net_event"
+	vigilVarUnusedNetFlag          = "unused_net_flag"
+	vigilVarUnusedNetOp            = "unused_net_op"
 	vigilVarWakeupBytes            = "wakeup_bytes"
 )
 
@@ -300,6 +378,7 @@ type vigilProgramSpecs struct {
 	VigilExit             *ebpf.ProgramSpec `ebpf:"vigil_exit"`
 	VigilFork             *ebpf.ProgramSpec `ebpf:"vigil_fork"`
 	VigilSysClose         *ebpf.ProgramSpec `ebpf:"vigil_sys_close"`
+	VigilSysConnect       *ebpf.ProgramSpec `ebpf:"vigil_sys_connect"`
 	VigilSysCopyFileRange *ebpf.ProgramSpec `ebpf:"vigil_sys_copy_file_range"`
 	VigilSysCreat         *ebpf.ProgramSpec `ebpf:"vigil_sys_creat"`
 	VigilSysDup2          *ebpf.ProgramSpec `ebpf:"vigil_sys_dup2"`
@@ -311,11 +390,17 @@ type vigilProgramSpecs struct {
 	VigilSysPwrite64      *ebpf.ProgramSpec `ebpf:"vigil_sys_pwrite64"`
 	VigilSysPwritev       *ebpf.ProgramSpec `ebpf:"vigil_sys_pwritev"`
 	VigilSysPwritev2      *ebpf.ProgramSpec `ebpf:"vigil_sys_pwritev2"`
+	VigilSysRead          *ebpf.ProgramSpec `ebpf:"vigil_sys_read"`
+	VigilSysRecvfrom      *ebpf.ProgramSpec `ebpf:"vigil_sys_recvfrom"`
+	VigilSysRecvmsg       *ebpf.ProgramSpec `ebpf:"vigil_sys_recvmsg"`
 	VigilSysRename        *ebpf.ProgramSpec `ebpf:"vigil_sys_rename"`
 	VigilSysRenameat      *ebpf.ProgramSpec `ebpf:"vigil_sys_renameat"`
 	VigilSysRenameat2     *ebpf.ProgramSpec `ebpf:"vigil_sys_renameat2"`
 	VigilSysRmdir         *ebpf.ProgramSpec `ebpf:"vigil_sys_rmdir"`
 	VigilSysSendfile      *ebpf.ProgramSpec `ebpf:"vigil_sys_sendfile"`
+	VigilSysSendmmsg      *ebpf.ProgramSpec `ebpf:"vigil_sys_sendmmsg"`
+	VigilSysSendmsg       *ebpf.ProgramSpec `ebpf:"vigil_sys_sendmsg"`
+	VigilSysSendto        *ebpf.ProgramSpec `ebpf:"vigil_sys_sendto"`
 	VigilSysTruncate      *ebpf.ProgramSpec `ebpf:"vigil_sys_truncate"`
 	VigilSysUnlink        *ebpf.ProgramSpec `ebpf:"vigil_sys_unlink"`
 	VigilSysUnlinkat      *ebpf.ProgramSpec `ebpf:"vigil_sys_unlinkat"`
@@ -333,7 +418,9 @@ type vigilMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecScratch     *ebpf.MapSpec `ebpf:"exec_scratch"`
 	FileScratch     *ebpf.MapSpec `ebpf:"file_scratch"`
+	NetScratch      *ebpf.MapSpec `ebpf:"net_scratch"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
+	Sends           *ebpf.MapSpec `ebpf:"sends"`
 	StrScratch      *ebpf.MapSpec `ebpf:"str_scratch"`
 	SysExitHandlers *ebpf.MapSpec `ebpf:"sys_exit_handlers"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
@@ -358,6 +445,9 @@ type vigilVariableSpecs struct {
 	UnusedFileFlag    *ebpf.VariableSpec `ebpf:"unused_file_flag"`
 	UnusedFileOp      *ebpf.VariableSpec `ebpf:"unused_file_op"`
 	UnusedForkEvent   *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedNetEvent    *ebpf.VariableSpec `ebpf:"unused_net_event"`
+	UnusedNetFlag     *ebpf.VariableSpec `ebpf:"unused_net_flag"`
+	UnusedNetOp       *ebpf.VariableSpec `ebpf:"unused_net_op"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -387,7 +477,9 @@ type vigilMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecScratch     *ebpf.Map `ebpf:"exec_scratch"`
 	FileScratch     *ebpf.Map `ebpf:"file_scratch"`
+	NetScratch      *ebpf.Map `ebpf:"net_scratch"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
+	Sends           *ebpf.Map `ebpf:"sends"`
 	StrScratch      *ebpf.Map `ebpf:"str_scratch"`
 	SysExitHandlers *ebpf.Map `ebpf:"sys_exit_handlers"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
@@ -403,7 +495,9 @@ func (m *vigilMaps) Close() error {
 		m.Events,
 		m.ExecScratch,
 		m.FileScratch,
+		m.NetScratch,
 		m.PathScratch,
+		m.Sends,
 		m.StrScratch,
 		m.SysExitHandlers,
 		m.Tracked,
@@ -429,6 +523,9 @@ type vigilVariables struct {
 	UnusedFileFlag    *ebpf.Variable `ebpf:"unused_file_flag"`
 	UnusedFileOp      *ebpf.Variable `ebpf:"unused_file_op"`
 	UnusedForkEvent   *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedNetEvent    *ebpf.Variable `ebpf:"unused_net_event"`
+	UnusedNetFlag     *ebpf.Variable `ebpf:"unused_net_flag"`
+	UnusedNetOp       *ebpf.Variable `ebpf:"unused_net_op"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
@@ -440,6 +537,7 @@ type vigilPrograms struct {
 	VigilExit             *ebpf.Program `ebpf:"vigil_exit"`
 	VigilFork             *ebpf.Program `ebpf:"vigil_fork"`
 	VigilSysClose         *ebpf.Program `ebpf:"vigil_sys_close"`
+	VigilSysConnect       *ebpf.Program `ebpf:"vigil_sys_connect"`
 	VigilSysCopyFileRange *ebpf.Program `ebpf:"vigil_sys_copy_file_range"`
 	VigilSysCreat         *ebpf.Program `ebpf:"vigil_sys_creat"`
 	VigilSysDup2          *ebpf.Program `ebpf:"vigil_sys_dup2"`
@@ -451,11 +549,17 @@ type vigilPrograms struct {
 	VigilSysPwrite64      *ebpf.Program `ebpf:"vigil_sys_pwrite64"`
 	VigilSysPwritev       *ebpf.Program `ebpf:"vigil_sys_pwritev"`
 	VigilSysPwritev2      *ebpf.Program `ebpf:"vigil_sys_pwritev2"`
+	VigilSysRead          *ebpf.Program `ebpf:"vigil_sys_read"`
+	VigilSysRecvfrom      *ebpf.Program `ebpf:"vigil_sys_recvfrom"`
+	VigilSysRecvmsg       *ebpf.Program `ebpf:"vigil_sys_recvmsg"`
 	VigilSysRename        *ebpf.Program `ebpf:"vigil_sys_rename"`
 	VigilSysRenameat      *ebpf.Program `ebpf:"vigil_sys_renameat"`
 	VigilSysRenameat2     *ebpf.Program `ebpf:"vigil_sys_renameat2"`
 	VigilSysRmdir         *ebpf.Program `ebpf:"vigil_sys_rmdir"`
 	VigilSysSendfile      *ebpf.Program `ebpf:"vigil_sys_sendfile"`
+	VigilSysSendmmsg      *ebpf.Program `ebpf:"vigil_sys_sendmmsg"`
+	VigilSysSendmsg       *ebpf.Program `ebpf:"vigil_sys_sendmsg"`
+	VigilSysSendto        *ebpf.Program `ebpf:"vigil_sys_sendto"`
 	VigilSysTruncate      *ebpf.Program `ebpf:"vigil_sys_truncate"`
 	VigilSysUnlink        *ebpf.Program `ebpf:"vigil_sys_unlink"`
 	VigilSysUnlinkat      *ebpf.Program `ebpf:"vigil_sys_unlinkat"`
@@ -469,6 +573,7 @@ func (p *vigilPrograms) Close() error {
 		p.VigilExit,
 		p.VigilFork,
 		p.VigilSysClose,
+		p.VigilSysConnect,
 		p.VigilSysCopyFileRange,
 		p.VigilSysCreat,
 		p.VigilSysDup2,
@@ -480,11 +585,17 @@ func (p *vigilPrograms) Close() error {
 		p.VigilSysPwrite64,
 		p.VigilSysPwritev,
 		p.VigilSysPwritev2,
+		p.VigilSysRead,
+		p.VigilSysRecvfrom,
+		p.VigilSysRecvmsg,
 		p.VigilSysRename,
 		p.VigilSysRenameat,
 		p.VigilSysRenameat2,
 		p.VigilSysRmdir,
 		p.VigilSysSendfile,
+		p.VigilSysSendmmsg,
+		p.VigilSysSendmsg,
+		p.VigilSysSendto,
 		p.VigilSysTruncate,
 		p.VigilSysUnlink,
 		p.VigilSysUnlinkat,

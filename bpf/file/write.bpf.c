@@ -46,20 +46,6 @@ static __always_inline void emit_write_end(struct task_struct *task,
 	bpf_ringbuf_submit(e, rb_flags());
 }
 
-/* Counts one more or one less aggregation entry for tgid. */
-static __always_inline void writers_add(__u32 tgid, int delta)
-{
-	__u32 *n = bpf_map_lookup_elem(&writers, &tgid);
-
-	if (n) {
-		__sync_fetch_and_add(n, delta);
-	} else if (delta > 0) {
-		__u32 one = 1;
-
-		bpf_map_update_elem(&writers, &tgid, &one, BPF_NOEXIST);
-	}
-}
-
 static __always_inline void emit_write_start(struct task_struct *task,
 					     const struct tree *t, long fd,
 					     struct file *f)
@@ -85,12 +71,11 @@ static __always_inline void emit_write_start(struct task_struct *task,
 	file_event_submit(b, len);
 }
 
-/* Adds a write (bytes > 0) or a truncation to the totals of fd. */
+/* Adds a write (bytes > 0) or a truncation to the totals of fd (file f). */
 static __always_inline int track_write(struct task_struct *task,
-				       struct tree *t, long fd, __s64 bytes,
-				       bool trunc, __s64 length)
+				       struct tree *t, long fd, struct file *f,
+				       __s64 bytes, bool trunc, __s64 length)
 {
-	struct file *f = fd_file(task, fd);
 	struct write_key k;
 	struct write_agg *a;
 
@@ -149,20 +134,63 @@ static __always_inline void close_write(struct task_struct *task,
 		writers_add(k.tgid, -1);
 }
 
+/*
+ * write and writev also carry sends on sockets: those go to the send
+ * totals (net.h) with the first buffer as the payload head.
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_sys_write, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	long fd = (int)SC_ARG0(regs);
+	struct tree *t;
+	struct file *f;
+	struct sock *sk;
+
+	if (ret <= 0 || !syscall_in_scope(task, &t))
+		return 0;
+	f = fd_file(task, fd);
+	if ((sk = file_sock(f)))
+		return track_send(task, t, fd, sk, f, NULL, ret, 1,
+				  (const void *)SC_ARG1(regs), ret);
+	return track_write(task, t, fd, f, ret, false, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_sys_writev, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	long fd = (int)SC_ARG0(regs);
+	struct tree *t;
+	struct file *f;
+	struct sock *sk;
+
+	if (ret <= 0 || !syscall_in_scope(task, &t))
+		return 0;
+	f = fd_file(task, fd);
+	if ((sk = file_sock(f))) {
+		__u64 len;
+		const void *buf = first_iov((const struct iovec *)SC_ARG1(regs), &len);
+
+		return track_send(task, t, fd, sk, f, NULL, ret, 1, buf, len);
+	}
+	return track_write(task, t, fd, f, ret, false, 0);
+}
+
 #define WRITE_HANDLER(name, fdarg)                                          \
 	SEC("tp_btf/sys_exit")                                              \
 	int BPF_PROG(vigil_sys_##name, struct pt_regs *regs, long ret)      \
 	{                                                                   \
 		struct task_struct *task = bpf_get_current_task_btf();      \
+		long fd = (int)fdarg(regs);                                 \
 		struct tree *t;                                             \
 									    \
 		if (ret <= 0 || !syscall_in_scope(task, &t))                \
 			return 0;                                           \
-		return track_write(task, t, (int)fdarg(regs), ret, false, 0); \
+		return track_write(task, t, fd, fd_file(task, fd), ret,     \
+				   false, 0);                               \
 	}
 
-WRITE_HANDLER(write, SC_ARG0)
-WRITE_HANDLER(writev, SC_ARG0)
 WRITE_HANDLER(pwrite64, SC_ARG0)
 WRITE_HANDLER(pwritev, SC_ARG0)
 WRITE_HANDLER(pwritev2, SC_ARG0)
@@ -177,7 +205,9 @@ int BPF_PROG(vigil_sys_ftruncate, struct pt_regs *regs, long ret)
 
 	if (ret != 0 || !syscall_in_scope(task, &t))
 		return 0;
-	return track_write(task, t, (int)SC_ARG0(regs), 0, true, SC_ARG1(regs));
+	long fd = (int)SC_ARG0(regs);
+
+	return track_write(task, t, fd, fd_file(task, fd), 0, true, SC_ARG1(regs));
 }
 
 SEC("tp_btf/sys_exit")
@@ -189,6 +219,7 @@ int BPF_PROG(vigil_sys_close, struct pt_regs *regs, long ret)
 	if (ret != 0 || !syscall_in_scope(task, &t))
 		return 0;
 	close_write(task, t, (int)SC_ARG0(regs));
+	close_send(task, t, (int)SC_ARG0(regs));
 	return 0;
 }
 
@@ -204,6 +235,7 @@ int BPF_PROG(vigil_sys_dup2, struct pt_regs *regs, long ret)
 	    !syscall_in_scope(task, &t))
 		return 0;
 	close_write(task, t, newfd);
+	close_send(task, t, newfd);
 	return 0;
 }
 
@@ -230,7 +262,7 @@ int BPF_PROG(vigil_sys_truncate, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* At exit: report every descriptor's totals of the exiting process. */
+/* At exit: report every descriptor's write and send totals of the process. */
 struct flush_ctx {
 	__u32 tgid;
 };
@@ -246,6 +278,17 @@ static long flush_write_cb(struct bpf_map *map, struct write_key *k,
 	return 0;
 }
 
+static long flush_send_cb(struct bpf_map *map, struct write_key *k,
+			  struct send_agg *a, struct flush_ctx *c)
+{
+	if (k->tgid != c->tgid)
+		return 0;
+	emit_send_end(bpf_get_current_task_btf(), scope_of(c->tgid), k, a,
+		      NFLAG_AT_EXIT);
+	bpf_map_delete_elem(map, k);
+	return 0;
+}
+
 static __always_inline void flush_writes(__u32 tgid)
 {
 	struct flush_ctx c = { .tgid = tgid };
@@ -253,5 +296,6 @@ static __always_inline void flush_writes(__u32 tgid)
 	if (!bpf_map_lookup_elem(&writers, &tgid))
 		return;
 	bpf_for_each_map_elem(&writes, flush_write_cb, &c, 0);
+	bpf_for_each_map_elem(&sends, flush_send_cb, &c, 0);
 	bpf_map_delete_elem(&writers, &tgid);
 }

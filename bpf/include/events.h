@@ -24,6 +24,7 @@ enum event_type {
 	EVENT_EXEC = 2,
 	EVENT_EXIT = 3,
 	EVENT_FILE = 4,
+	EVENT_NET = 5,
 	EVENT_TYPE_MAX,
 };
 
@@ -175,6 +176,71 @@ struct write_agg {
 	__u32 dev;
 	__u32 fflags; /* FFLAG_TRUNCATED */
 	__s64 size;   /* last ftruncate length */
+};
+
+/* Bytes of a socket's first payload (and of a DNS answer) sent to user space. */
+#define NET_PAYLOAD_MAX 256
+#define DNS_ANSWER_MAX 512
+
+/* What a network record reports (net_event.op). */
+enum net_op {
+	NET_CONNECT = 1,    /* connect */
+	NET_SEND_START = 2, /* first send on a socket: destination, first bytes */
+	NET_SEND_END = 3,   /* totals at close, exit, or destination change */
+	NET_DNS_ANSWER = 4, /* a datagram received from port 53 */
+};
+
+/* Flags in net_event.nflags. */
+enum net_flag {
+	NFLAG_AT_EXIT = 1 << 0,     /* send_end: reported at process exit */
+	NFLAG_DEST_CHANGE = 1 << 1, /* send_end: next send went elsewhere */
+	NFLAG_PAYLOAD_CUT = 1 << 2, /* the payload was longer than sent */
+	NFLAG_STALE = 1 << 3,       /* send_end: closed unseen, noticed on reuse */
+};
+
+/* A socket address: IPv4 (first 4 bytes), IPv6, or none (family 0). */
+struct net_addr {
+	__u8 addr[16];
+	__u16 port;   /* host byte order */
+	__u16 family; /* AF_INET, AF_INET6, AF_UNIX */
+	__u32 _pad;
+};
+
+/*
+ * A network action. The record continues past the struct with data_len
+ * bytes: the socket path of an AF_UNIX connect, the first bytes of a
+ * socket's first payload (send_start), or a DNS answer.
+ */
+struct net_event {
+	struct event_header hdr;
+	struct net_addr dst;  /* destination (peer) */
+	struct net_addr src;  /* local address, when bound */
+	__u64 cookie;         /* the socket's struct file address */
+	__s64 ret;            /* connect: 0 or -errno */
+	__u64 bytes;          /* send_end: bytes sent; send_start: payload length */
+	__u64 packets;        /* send_end: send calls (messages for sendmmsg) */
+	__u64 first;          /* send_end: ktime of the first send */
+	__s32 fd;
+	__u16 op;             /* enum net_op */
+	__u16 nflags;         /* enum net_flag */
+	__u16 sock_type;      /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 protocol;       /* IPPROTO_TCP, IPPROTO_UDP, ... */
+	__u16 data_len;
+	__u16 _pad;
+};
+
+/* Send totals per (process, descriptor), for the current destination. */
+struct send_agg {
+	struct net_addr dst;
+	struct net_addr src;
+	__u64 start; /* the process's start time, so user space can name it */
+	__u64 file;
+	__u64 bytes;
+	__u64 packets;
+	__u64 first;
+	__u16 sock_type;
+	__u16 protocol;
+	__u32 _pad;
 };
 
 /* Key of the agent-name match map. */

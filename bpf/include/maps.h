@@ -127,7 +127,31 @@ struct {
 	__type(value, struct write_agg);
 } writes SEC(".maps");
 
-/* Per process: how many entries it has in writes (checked at exit). */
+/*
+ * Send totals per (process, descriptor) of sockets, like writes, reported
+ * at close, exit, or when the destination changes. Size set at load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct write_key);
+	__type(value, struct send_agg);
+} sends SEC(".maps");
+
+/* Scratch for network records: the record and its payload. */
+struct net_buf {
+	struct net_event ev;
+	char data[VIGIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct net_buf);
+} net_scratch SEC(".maps");
+
+/* Per process: how many entries it has in writes and sends (checked at exit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);

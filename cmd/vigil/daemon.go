@@ -99,14 +99,23 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		return agents[i-1].Name
 	}
+	redactor, err := cfg.Redaction.Redactor()
+	if err != nil {
+		return err
+	}
+	sendEvery := cfg.Network.ReportInterval.Duration
+	if sendEvery == 0 {
+		sendEvery = -1 // only at close and exit
+	}
 	s, err := sensor.New(sensor.Config{
-		TraceAll:        cfg.Sensor.TraceAll,
-		RingBufferBytes: cfg.Sensor.RingBufferBytes,
-		MaxTracked:      cfg.Sensor.MaxTracked,
-		LossInterval:    cfg.Sensor.LossInterval.Duration,
-		AgentNames:      names,
-		AgentFiles:      files,
-		Logger:          log,
+		SendReportInterval: sendEvery,
+		TraceAll:           cfg.Sensor.TraceAll,
+		RingBufferBytes:    cfg.Sensor.RingBufferBytes,
+		MaxTracked:         cfg.Sensor.MaxTracked,
+		LossInterval:       cfg.Sensor.LossInterval.Duration,
+		AgentNames:         names,
+		AgentFiles:         files,
+		Logger:             log,
 	})
 	if err != nil {
 		return err
@@ -127,6 +136,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ExitGrace:    cfg.Processes.ExitGrace.Duration,
 		MaxProcesses: cfg.Processes.MaxProcesses,
 		FileFilter:   cfg.Files.Filter(),
+		Redactor:     redactor,
 		Log:          log,
 	})
 	if err != nil {

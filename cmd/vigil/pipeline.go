@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/output"
 	"github.com/vigilsec/vigil/sensor"
 )
@@ -30,6 +31,7 @@ type pipelineConfig struct {
 	ExitGrace    time.Duration
 	MaxProcesses int
 	FileFilter   correlate.FileFilter
+	Redactor     *redact.Redactor
 	Log          *slog.Logger
 }
 
@@ -45,6 +47,7 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 		ExitGrace:    c.ExitGrace,
 		MaxProcesses: c.MaxProcesses,
 		FileFilter:   c.FileFilter,
+		Redactor:     c.Redactor,
 		Logger:       c.Log,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/sensor"
 )
 
@@ -45,6 +46,8 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	name := fs.String("name", "", "agent `NAME` for gen_ai.agent.name (default: CMD's base name)")
 	ring := fs.Int("ring-buffer-bytes", 0, "ring buffer size in `BYTES`, a power of two (default 16 MiB)")
 	allReads := fs.Bool("all-reads", false, "record read-only opens of shared libraries, locale data and /proc/self too")
+	noRedact := fs.Bool("no-redact", false, "keep secrets in command lines and URLs (they are redacted by default)")
+	sendEvery := fs.Duration("send-report-interval", time.Minute, "record send totals of open sockets this often (0: only at close and exit)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage)
 		fs.PrintDefaults()
@@ -71,7 +74,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	code, err := t.run(traceOptions{
 		Path: path, Args: cmdArgs, Name: *name, All: *all,
 		OutPath: *outPath, Stdout: stdout, RingBufferBytes: *ring,
-		AllReads: *allReads,
+		AllReads: *allReads, NoRedact: *noRedact, SendEvery: *sendEvery,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
@@ -91,6 +94,8 @@ type traceOptions struct {
 	Stdout          io.Writer
 	RingBufferBytes int
 	AllReads        bool
+	NoRedact        bool
+	SendEvery       time.Duration
 }
 
 type tracer struct {
@@ -102,10 +107,15 @@ type tracer struct {
 const traceAgent = 1
 
 func (t *tracer) run(o traceOptions) (int, error) {
+	sendEvery := o.SendEvery
+	if sendEvery <= 0 {
+		sendEvery = -1
+	}
 	s, err := sensor.New(sensor.Config{
-		TraceAll:        o.All,
-		RingBufferBytes: o.RingBufferBytes,
-		Logger:          t.log,
+		SendReportInterval: sendEvery,
+		TraceAll:           o.All,
+		RingBufferBytes:    o.RingBufferBytes,
+		Logger:             t.log,
 	})
 	if err != nil {
 		return 1, err
@@ -127,9 +137,14 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	if o.AllReads {
 		filter = correlate.FileFilter{}
 	}
+	var redactor *redact.Redactor
+	if !o.NoRedact {
+		redactor = redact.Default()
+	}
 	p, err := newPipeline(pipelineConfig{
 		Out:        out,
 		FileFilter: filter,
+		Redactor:   redactor,
 		AgentName: func(i uint32) string {
 			if i == traceAgent {
 				return o.Name

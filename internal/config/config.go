@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/internal/redact"
 )
 
 // Agent is one agent Vigil watches for: a process whose executable
@@ -31,12 +32,42 @@ type Agent struct {
 // Config is the daemon's configuration.
 type Config struct {
 	// DefaultAgents adds the built-in list of well-known agent CLIs.
-	DefaultAgents bool    `toml:"default_agents"`
-	Agents        []Agent `toml:"agent"`
-	Output        Output  `toml:"output"`
-	Sensor        Sensor  `toml:"sensor"`
-	Processes     Table   `toml:"processes"`
-	Files         Files   `toml:"files"`
+	DefaultAgents bool      `toml:"default_agents"`
+	Agents        []Agent   `toml:"agent"`
+	Output        Output    `toml:"output"`
+	Sensor        Sensor    `toml:"sensor"`
+	Processes     Table     `toml:"processes"`
+	Files         Files     `toml:"files"`
+	Network       Network   `toml:"network"`
+	Redaction     Redaction `toml:"redaction"`
+}
+
+// Network tunes network records.
+type Network struct {
+	// ReportInterval: how often the send totals of sockets still open are
+	// recorded (outbound volume per destination while a connection
+	// lasts). "0s" reports only at close and exit.
+	ReportInterval Duration `toml:"report_interval"`
+}
+
+// Redaction says how secrets are kept out of records (internal/redact).
+type Redaction struct {
+	// Enabled is on by default; turning it off stores command lines and
+	// URLs as they were.
+	Enabled bool `toml:"enabled"`
+	// Names is a regular expression matching the names of parameters,
+	// flags, variables and headers whose values are secret.
+	Names string `toml:"names"`
+	// Marker replaces a secret value.
+	Marker string `toml:"marker"`
+}
+
+// Redactor builds the redactor these settings describe (nil when off).
+func (r Redaction) Redactor() (*redact.Redactor, error) {
+	if !r.Enabled {
+		return nil, nil
+	}
+	return redact.New(r.Names, r.Marker)
 }
 
 // Files says which file events are not worth a record. Only read-only
@@ -113,6 +144,8 @@ func Default() Config {
 		DefaultAgents: true,
 		Output:        Output{File: DefaultOutputFile},
 		Files:         DefaultFiles(),
+		Network:       Network{ReportInterval: Duration{time.Minute}},
+		Redaction:     Redaction{Enabled: true, Names: redact.DefaultNames, Marker: redact.DefaultMarker},
 	}
 }
 
@@ -190,6 +223,9 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("agent %q: path %q must be absolute", a.Name, p))
 			}
 		}
+	}
+	if _, err := c.Redaction.Redactor(); err != nil {
+		errs = append(errs, fmt.Errorf("redaction.names: %w", err))
 	}
 	if c.Output.File == "" {
 		errs = append(errs, errors.New("output.file: empty"))

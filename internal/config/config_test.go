@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/redact"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -48,6 +50,12 @@ max_processes = 1000
 [files]
 ignore_read_prefixes = ["/opt/noise/"]
 ignore_shared_libraries = false
+
+[network]
+report_interval = "10s"
+
+[redaction]
+marker = "<secret>"
 `
 
 func TestLoadFull(t *testing.T) {
@@ -65,7 +73,9 @@ func TestLoadFull(t *testing.T) {
 		Sensor:    Sensor{TraceAll: true, RingBufferBytes: 16 << 20, MaxTracked: 4096, LossInterval: Duration{2 * time.Second}},
 		Processes: Table{ExitGrace: Duration{90 * time.Second}, MaxProcesses: 1000},
 		// Keys not set keep their defaults; a list set replaces the default list.
-		Files: Files{IgnoreReadPrefixes: []string{"/opt/noise/"}, IgnoreSharedLibraries: false, IgnoreProcSelf: true},
+		Files:     Files{IgnoreReadPrefixes: []string{"/opt/noise/"}, IgnoreSharedLibraries: false, IgnoreProcSelf: true},
+		Network:   Network{ReportInterval: Duration{10 * time.Second}},
+		Redaction: Redaction{Enabled: true, Names: redact.DefaultNames, Marker: "<secret>"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
@@ -380,5 +390,21 @@ func TestFilesFilter(t *testing.T) {
 				t.Errorf("default prefix %q would hide a read of %s", p, keep)
 			}
 		}
+	}
+}
+
+func TestRedactionConfig(t *testing.T) {
+	r, err := Default().Redaction.Redactor()
+	if err != nil || r == nil {
+		t.Fatalf("default redaction: %v, %v", r, err)
+	}
+	if got := r.String("--password=x"); got != "--password=[REDACTED]" {
+		t.Errorf("default redactor: %q", got)
+	}
+	if r, err := (Redaction{}).Redactor(); r != nil || err != nil {
+		t.Errorf("disabled redaction gave %v, %v", r, err)
+	}
+	if _, err := Load(writeConfig(t, "[redaction]\nnames = \"(\"\n")); err == nil {
+		t.Error("a bad redaction pattern was accepted")
 	}
 }

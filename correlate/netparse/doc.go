@@ -1,0 +1,10 @@
+// Package netparse reads the head of a socket's first payload, as the
+// sensor captured it, and says what protocol message it starts: a DNS
+// query or answer (with gopacket's DNS layer), an HTTP/1.x request line
+// and Host header, or a TLS ClientHello's server name (both parsed by
+// hand, since gopacket has no layer for them).
+//
+// Input is untrusted and often cut short. Every parser returns an error
+// for anything it cannot read — never a guess, never a panic — and
+// ErrTruncated when the message may continue past the captured bytes.
+package netparse
