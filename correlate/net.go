@@ -100,7 +100,9 @@ func (t *Table) handleNet(ev *sensor.Event) bool {
 			if st.dns != nil {
 				t.net.DNS = st.dns
 			}
-			delete(p.sockets, n.Cookie)
+			if n.Flags&sensor.NetInterim == 0 {
+				delete(p.sockets, n.Cookie) // the last report of this socket
+			}
 		}
 		t.net.Start = t.cfg.Times.Time(n.First)
 		return true

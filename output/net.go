@@ -77,17 +77,19 @@ func (e *Encoder) network(r *correlate.Record) {
 		}
 		j.close()
 	}
-	j.open("destination")
-	switch {
-	case n.Dst.IP.IsValid():
-		e.ip("ip", n.Dst.IP)
-		e.ip("address", n.Dst.IP)
-		j.uint("port", uint64(n.Dst.Port))
-	case n.Dst.Path != "":
-		j.str("address", unixPath(n.Dst.Path))
+	if n.Dst.IP.IsValid() || n.Dst.Path != "" || r.Net.Domain != "" {
+		j.open("destination")
+		switch {
+		case n.Dst.IP.IsValid():
+			e.ip("ip", n.Dst.IP)
+			e.ip("address", n.Dst.IP)
+			j.uint("port", uint64(n.Dst.Port))
+		case n.Dst.Path != "":
+			j.str("address", unixPath(n.Dst.Path))
+		}
+		j.strNonEmpty("domain", r.Net.Domain)
+		j.close()
 	}
-	j.strNonEmpty("domain", r.Net.Domain)
-	j.close()
 
 	j.open("network")
 	switch n.Protocol {
@@ -217,23 +219,42 @@ func (e *Encoder) http(h *netparse.HTTPRequest, port uint16) {
 	j.close()
 	j.close()
 
-	path, query, _ := strings.Cut(h.Target, "?")
-	host := h.Host
-	if strings.Contains(path, "://") { // absolute-form target (proxies)
-		rest := path[strings.Index(path, "://")+3:]
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			host, path = rest[:i], rest[i:]
-		} else {
-			host, path = rest, "/"
+	scheme, host, port, path := "http", h.Host, port, h.Target
+	if i := strings.Index(path, "://"); i > 0 && !strings.HasPrefix(path, "/") {
+		// Absolute form (a request to a proxy): the URL names the origin.
+		scheme, path = strings.ToLower(path[:i]), path[i+3:]
+		end := strings.IndexAny(path, "/?#")
+		if end < 0 {
+			end = len(path)
+		}
+		host, path = path[:end], path[end:]
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		if at := strings.LastIndexByte(host, '@'); at >= 0 {
+			host = host[at+1:] // userinfo is no part of the domain
+		}
+		port = 80
+		if scheme == "https" {
+			port = 443
+		}
+		if hp, err := netip.ParseAddrPort(host); err == nil {
+			port = hp.Port()
+		} else if name, p, ok := strings.Cut(host, ":"); ok && !strings.Contains(host, "]") {
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil {
+				port = uint16(n)
+			}
+			host = name
 		}
 	}
+	path, query, _ := strings.Cut(path, "?")
 	j.open("url")
-	j.str("scheme", "http")
+	j.str("scheme", scheme)
 	if host != "" {
 		if hp, err := netip.ParseAddrPort(host); err == nil {
 			e.ip("domain", hp.Addr())
-		} else if h, _, ok := strings.Cut(host, ":"); ok && !strings.Contains(host, "]") {
-			j.str("domain", h)
+		} else if name, _, ok := strings.Cut(host, ":"); ok && !strings.Contains(host, "]") {
+			j.str("domain", name)
 		} else {
 			j.str("domain", strings.Trim(host, "[]"))
 		}

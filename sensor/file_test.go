@@ -15,31 +15,35 @@ import (
 // fmodeCreated is FMODE_CREATED: the open created the file.
 const fmodeCreated = 0x100000
 
-var (
-	fileopsOnce sync.Once
-	fileopsBin  string
-	fileopsErr  error
-)
+var testProgs struct {
+	sync.Mutex
+	built map[string]string
+	dir   string
+}
 
-// buildTestProg builds sensor/testprogs/fileops once per test binary.
-func buildFileops(t testing.TB) string {
+// testProg builds sensor/testprogs/NAME once per test binary and returns
+// the binary's path.
+func testProg(t testing.TB, name string) string {
 	t.Helper()
-	fileopsOnce.Do(func() {
+	testProgs.Lock()
+	defer testProgs.Unlock()
+	if bin, ok := testProgs.built[name]; ok {
+		return bin
+	}
+	if testProgs.dir == "" {
 		dir, err := os.MkdirTemp("", "vigil-testprogs-")
 		if err != nil {
-			fileopsErr = err
-			return
+			t.Fatal(err)
 		}
-		fileopsBin = filepath.Join(dir, "fileops")
-		out, err := exec.Command("go", "build", "-o", fileopsBin, "./testprogs/fileops").CombinedOutput()
-		if err != nil {
-			fileopsErr = &exec.Error{Name: "go build fileops: " + string(out), Err: err}
-		}
-	})
-	if fileopsErr != nil {
-		t.Fatal(fileopsErr)
+		testProgs.dir, testProgs.built = dir, map[string]string{}
 	}
-	return fileopsBin
+	bin := filepath.Join(testProgs.dir, name)
+	out, err := exec.Command("go", "build", "-o", bin, "./testprogs/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build testprogs/%s: %v\n%s", name, err, out)
+	}
+	testProgs.built[name] = bin
+	return bin
 }
 
 // fileEvents keeps the file events of pid.
@@ -71,7 +75,7 @@ func find(t testing.TB, evs []Event, from *int, what string, match func(*File) b
 // creation, failed opens, renames, truncation, write totals at close,
 // dup2 and exit, deletions.
 func TestFileEvents(t *testing.T) {
-	bin := buildFileops(t)
+	bin := testProg(t, "fileops")
 	dir := realPath(t, t.TempDir())
 	real := filepath.Join(dir, "real")
 	link := filepath.Join(dir, "link")

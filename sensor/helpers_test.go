@@ -27,6 +27,8 @@ type collector struct {
 func (c *collector) HandleEvent(ev *Event) error {
 	c.mu.Lock()
 	c.events = append(c.events, *ev)
+	// Payload points into the reader's buffer: keep a copy.
+	c.events[len(c.events)-1].Net.Payload = slices.Clone(ev.Net.Payload)
 	c.mu.Unlock()
 	select {
 	case c.notify <- struct{}{}:

@@ -43,10 +43,20 @@ type DNSMessage struct {
 }
 
 // ParseDNS parses a DNS message (UDP payload).
-func ParseDNS(b []byte) (*DNSMessage, error) {
+func ParseDNS(b []byte) (m *DNSMessage, err error) {
 	if len(b) < 12 {
 		return nil, fmt.Errorf("dns: %w: %d bytes", ErrNotThis, len(b))
 	}
+	// gopacket's DNS decoder (v1.1.19) indexes a record's fixed fields
+	// without checking the length: with spare capacity it reads bytes
+	// that were never captured, without it it panics. Give it no spare
+	// capacity, and turn a panic into an error.
+	b = b[:len(b):len(b)]
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("dns: %w: message cut short or malformed", ErrTruncated)
+		}
+	}()
 	var d layers.DNS
 	if err := d.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
@@ -54,9 +64,9 @@ func ParseDNS(b []byte) (*DNSMessage, error) {
 	if len(d.Questions) == 0 {
 		return nil, fmt.Errorf("dns: %w: no question", ErrNotThis)
 	}
-	m := &DNSMessage{ID: d.ID, Response: d.QR}
+	m = &DNSMessage{ID: d.ID, Response: d.QR}
 	if d.QR {
-		m.RCode = strings.ToUpper(d.ResponseCode.String())
+		m.RCode = rcodeName(d.ResponseCode)
 	}
 	for _, q := range d.Questions {
 		m.Questions = append(m.Questions, DNSQuestion{Name: string(q.Name), Type: q.Type.String()})
@@ -65,9 +75,13 @@ func ParseDNS(b []byte) (*DNSMessage, error) {
 		ans := DNSAnswer{Name: string(a.Name), Type: a.Type.String(), TTL: a.TTL}
 		switch a.Type {
 		case layers.DNSTypeA, layers.DNSTypeAAAA:
-			if ip, ok := netip.AddrFromSlice(a.IP); ok {
-				ans.IP = ip.Unmap()
-				ans.Data = ans.IP.String()
+			// An A record holds 4 bytes and an AAAA record 16; anything
+			// else is malformed and names no address.
+			if want := map[layers.DNSType]int{layers.DNSTypeA: 4, layers.DNSTypeAAAA: 16}[a.Type]; len(a.Data) == want {
+				if ip, ok := netip.AddrFromSlice(a.Data); ok {
+					ans.IP = ip
+					ans.Data = ip.String()
+				}
 			}
 		case layers.DNSTypeCNAME:
 			ans.Data = string(a.CNAME)
@@ -79,6 +93,25 @@ func ParseDNS(b []byte) (*DNSMessage, error) {
 		m.Answers = append(m.Answers, ans)
 	}
 	return m, nil
+}
+
+// rcodeName is the standard mnemonic of a DNS response code.
+func rcodeName(c layers.DNSResponseCode) string {
+	switch c {
+	case layers.DNSResponseCodeNoErr:
+		return "NOERROR"
+	case layers.DNSResponseCodeFormErr:
+		return "FORMERR"
+	case layers.DNSResponseCodeServFail:
+		return "SERVFAIL"
+	case layers.DNSResponseCodeNXDomain:
+		return "NXDOMAIN"
+	case layers.DNSResponseCodeNotImp:
+		return "NOTIMP"
+	case layers.DNSResponseCodeRefused:
+		return "REFUSED"
+	}
+	return fmt.Sprintf("RCODE%d", uint8(c))
 }
 
 // HTTPRequest is the start of an HTTP/1.x request.
@@ -118,7 +151,9 @@ func ParseHTTPRequest(b []byte) (*HTTPRequest, error) {
 		}
 		name, value, found := bytes.Cut(h, []byte(":"))
 		if found && strings.EqualFold(string(name), "host") {
-			r.Host = strings.TrimSpace(string(value))
+			if host := strings.TrimSpace(string(value)); validHostPort(host) {
+				r.Host = host
+			}
 			break
 		}
 	}
@@ -158,6 +193,8 @@ func ParseClientHello(b []byte) (*ClientHello, error) {
 	if len(b) < 5 || b[0] != 22 || b[1] != 3 {
 		return nil, fmt.Errorf("tls: %w", ErrNotThis)
 	}
+	// The record says how long it is: less captured means cut.
+	recordCut := len(b)-5 < int(binary.BigEndian.Uint16(b[3:5]))
 	r := reader{b: b[5:]}
 	// Handshake: type(1)=1 client_hello, length(3).
 	if t, ok := r.u8(); !ok || t != 1 {
@@ -181,15 +218,20 @@ func ParseClientHello(b []byte) (*ClientHello, error) {
 		}
 	}
 	if r.empty() {
+		if recordCut {
+			return nil, fmt.Errorf("tls: %w", ErrTruncated)
+		}
 		return h, nil // no extensions
 	}
+	before := r
 	exts, ok := r.vector(2)
 	if !ok {
-		// Read what was captured of the extensions.
-		exts = reader{b: r.rest()}
-		if len(exts.b) >= 2 {
-			exts.b = exts.b[2:]
+		// Read what was captured of the extensions, after their length.
+		exts = reader{b: before.rest()}
+		if len(exts.b) < 2 {
+			return nil, fmt.Errorf("tls: %w", ErrTruncated)
 		}
+		exts.b = exts.b[2:]
 	}
 	for !exts.empty() {
 		typ, ok1 := exts.u16()
@@ -221,6 +263,44 @@ func ParseClientHello(b []byte) (*ClientHello, error) {
 		return nil, fmt.Errorf("tls: %w", ErrTruncated)
 	}
 	return h, nil
+}
+
+// validHostPort accepts "name", "name:port", "ip:port" and "[v6]:port".
+func validHostPort(s string) bool {
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return false
+		}
+		if _, err := netip.ParseAddr(s[1:end]); err != nil {
+			return false
+		}
+		s = s[end+1:]
+		if s == "" {
+			return true
+		}
+		if s[0] != ':' {
+			return false
+		}
+		return validPort(s[1:])
+	}
+	host, port, hasPort := strings.Cut(s, ":")
+	if hasPort && !validPort(port) {
+		return false
+	}
+	return validHost([]byte(host))
+}
+
+func validPort(s string) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func validHost(b []byte) bool {
