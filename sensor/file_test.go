@@ -2,49 +2,17 @@ package sensor
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
 // fmodeCreated is FMODE_CREATED: the open created the file.
 const fmodeCreated = 0x100000
-
-var testProgs struct {
-	sync.Mutex
-	built map[string]string
-	dir   string
-}
-
-// testProg builds sensor/testprogs/NAME once per test binary and returns
-// the binary's path.
-func testProg(t testing.TB, name string) string {
-	t.Helper()
-	testProgs.Lock()
-	defer testProgs.Unlock()
-	if bin, ok := testProgs.built[name]; ok {
-		return bin
-	}
-	if testProgs.dir == "" {
-		dir, err := os.MkdirTemp("", "vigil-testprogs-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		testProgs.dir, testProgs.built = dir, map[string]string{}
-	}
-	bin := filepath.Join(testProgs.dir, name)
-	out, err := exec.Command("go", "build", "-o", bin, "./testprogs/"+name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build testprogs/%s: %v\n%s", name, err, out)
-	}
-	testProgs.built[name] = bin
-	return bin
-}
 
 // fileEvents keeps the file events of pid.
 func fileEvents(evs []Event, pid uint32) []Event {
@@ -75,7 +43,7 @@ func find(t testing.TB, evs []Event, from *int, what string, match func(*File) b
 // creation, failed opens, renames, truncation, write totals at close,
 // dup2 and exit, deletions.
 func TestFileEvents(t *testing.T) {
-	bin := testProg(t, "fileops")
+	bin := testenv.Program(t, "github.com/vigilsec/vigil/sensor/testprogs/fileops")
 	dir := realPath(t, t.TempDir())
 	real := filepath.Join(dir, "real")
 	link := filepath.Join(dir, "link")

@@ -14,77 +14,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
-
-// sink accepts TCP connections on addr and reads each to the end; with a
-// reply it answers after the first read.
-func sink(t testing.TB, addr string, reply []byte) net.Addr {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if reply != nil {
-					buf := make([]byte, 4096)
-					if _, err := c.Read(buf); err == nil {
-						_, _ = c.Write(reply)
-					}
-				}
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr()
-}
-
-// dnsServer answers A queries for name with ip, on addr (port 53).
-func dnsServer(t testing.TB, addr, name string, ip netip.Addr) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		t.Fatalf("DNS server on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			var q layers.DNS
-			if q.DecodeFromBytes(buf[:n], gopacket.NilDecodeFeedback) != nil || len(q.Questions) == 0 {
-				continue
-			}
-			resp := q
-			resp.QR, resp.RA, resp.ANCount = true, true, 0
-			resp.Answers = nil
-			if string(q.Questions[0].Name) == name && q.Questions[0].Type == layers.DNSTypeA {
-				resp.Answers = []layers.DNSResourceRecord{{
-					Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 60, IP: ip.AsSlice(),
-				}}
-				resp.ANCount = 1
-			}
-			sb := gopacket.NewSerializeBuffer()
-			if resp.SerializeTo(sb, gopacket.SerializeOptions{FixLengths: true}) == nil {
-				_, _ = pc.WriteTo(sb.Bytes(), from)
-			}
-		}
-	}()
-}
 
 func netEvents(evs []Event, pid uint32) []Event {
 	var out []Event
@@ -111,13 +44,13 @@ func portOf(a net.Addr) uint16 { return uint16(a.(*net.TCPAddr).Port) }
 // Real sockets against local servers: connect, exact send totals, the
 // head of the first payload, DNS queries and answers, UNIX sockets.
 func TestNetEvents(t *testing.T) {
-	bin := testProg(t, "netops")
-	tcp := sink(t, "127.0.0.1:0", nil)
-	httpd := sink(t, "127.0.0.1:0", []byte("HTTP/1.1 204 No Content\r\n\r\n"))
-	tlsd := sink(t, "127.0.0.1:0", []byte("not TLS\r\n"))
+	bin := testenv.Program(t, "github.com/vigilsec/vigil/sensor/testprogs/netops")
+	tcp := testenv.Sink(t, "127.0.0.1:0", nil)
+	httpd := testenv.Sink(t, "127.0.0.1:0", []byte("HTTP/1.1 204 No Content\r\n\r\n"))
+	tlsd := testenv.Sink(t, "127.0.0.1:0", []byte("not TLS\r\n"))
 	answerIP := netip.MustParseAddr("127.0.20.1")
-	after := sink(t, "127.0.20.1:0", nil)
-	dnsServer(t, "127.0.10.53:53", "svc.vigil.test", answerIP)
+	after := testenv.Sink(t, "127.0.20.1:0", nil)
+	testenv.DNSServer(t, "127.0.10.53:53", "svc.vigil.test", answerIP)
 	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +171,7 @@ func TestNetEvents(t *testing.T) {
 // 198.51.100.0/24, only inside the pair).
 func TestNetVeth(t *testing.T) {
 	requireBPF(t)
-	bin := testProg(t, "netops")
+	bin := testenv.Program(t, "github.com/vigilsec/vigil/sensor/testprogs/netops")
 	server := vethServer(t)
 	r := startSensor(t, Config{})
 	cmd, tree := gated(t, r.Sensor, 1, bin, "-tcp", server.String(), "-bytes", "3000")
@@ -353,4 +286,3 @@ func vethServer(t testing.TB) net.Addr {
 	}()
 	return ln.Addr()
 }
-
