@@ -123,6 +123,14 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 		if path, ok := p.files[f.Cookie]; ok {
 			t.file.Path, t.file.PathSource = path, "kernel"
 			delete(p.files, f.Cookie)
+			if t.cfg.Hasher != nil {
+				// The writer is done with it (closed, replaced the
+				// descriptor, or is exiting): hash the content after.
+				t.hash = HashInfo{}
+				t.hash.SHA256, t.hash.State, t.hash.Previous = t.cfg.Hasher.Request(
+					HashJob{Path: path, Process: *p, Time: t.rec.Time}, f.Device, f.Inode)
+				t.rec.Hash = &t.hash
+			}
 		} else {
 			t.file.PathSource = "unknown"
 		}

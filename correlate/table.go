@@ -38,7 +38,10 @@ type Config struct {
 	// Redactor removes secrets from arguments and URLs before anything
 	// stores them (default: nil, nothing removed).
 	Redactor *redact.Redactor
-	Logger   *slog.Logger
+	// Hasher hashes executed binaries and written files (default: nil,
+	// no hashes).
+	Hasher *Hasher
+	Logger *slog.Logger
 }
 
 // Source says where the table learned of a process.
@@ -76,6 +79,7 @@ type Process struct {
 	UID, GID   uint32
 	EUID, EGID uint32
 	CgroupID   uint64
+	ExeHash    string // SHA-256 of Executable, once known
 	Source     Source
 
 	Tree     sensor.Tree // zero when not in an agent tree
@@ -111,6 +115,16 @@ type Record struct {
 	Previous *Previous   // exec: what ran before; else nil
 	File     *FileRecord // file events; else nil
 	Net      *NetRecord  // network events; else nil
+	Hash     *HashInfo   // exec, write totals, hash enrichment; else nil
+}
+
+// HashInfo is what a record says about a hash: the SHA-256 if known, or
+// why not (see the Hash* states), and for written files the hash Vigil
+// knew of the content before the change.
+type HashInfo struct {
+	SHA256   string
+	State    string
+	Previous string
 }
 
 type key struct {
@@ -140,6 +154,8 @@ type Table struct {
 	stats    Stats
 	rec      Record
 	prev     Previous
+	hash     HashInfo
+	hashEv   sensor.Event
 	file     FileRecord
 	net      NetRecord
 	dns      dnsCache
@@ -249,6 +265,7 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		child.Name = ev.Task.Comm // a child starts with the forking thread's name
 		child.Executable, child.Args, child.Argc, child.ArgsCut = parent.Executable, parent.Args, parent.Argc, parent.ArgsCut
 		child.Cwd = parent.Cwd
+		child.ExeHash = parent.ExeHash
 		t.setCreds(child, &ev.Task)
 		t.link(child, parent)
 		if !ev.Tree.IsZero() {
@@ -265,7 +282,15 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		p.Cwd = ev.Cwd
 		p.Name = ev.Task.Comm
 		p.Source = SourceKernel // an exec record carries every field
+		p.ExeHash = ""
 		t.rec.Process, t.rec.Parent = p, p.Parent
+		if t.cfg.Hasher != nil {
+			t.hash = HashInfo{}
+			p.ExeHash, t.hash.State, _ = t.cfg.Hasher.Request(
+				HashJob{Path: p.Executable, Process: *p, Exec: true, Time: t.rec.Time}, ev.ExeDevice, ev.ExeInode)
+			t.hash.SHA256 = p.ExeHash
+			t.rec.Hash = &t.hash
+		}
 		if t.prev.Executable != "" {
 			t.rec.Previous = &t.prev
 		}
@@ -486,4 +511,23 @@ func (t *Table) Reconcile(alive func(pid uint32, startTicks uint64) bool) int {
 		}
 	}
 	return n
+}
+
+// HashRecord turns a finished hash job into an enrichment record, and
+// gives a still-known process its binary's hash.
+func (t *Table) HashRecord(res *HashResult) *Record {
+	t.rec = Record{Event: &t.hashEv, Time: res.Time, Process: &res.Process}
+	t.hashEv = sensor.Event{Kind: sensor.KindHash}
+	t.hash = HashInfo{SHA256: res.SHA256, State: res.State}
+	t.rec.Hash = &t.hash
+	if res.Exec {
+		if p := t.Get(res.Process.EntityID); p != nil && res.SHA256 != "" && p.Executable == res.Path {
+			p.ExeHash = res.SHA256
+		}
+		res.Process.ExeHash = res.SHA256
+		return &t.rec
+	}
+	t.file = FileRecord{Path: res.Path, PathSource: "kernel"}
+	t.rec.File = &t.file
+	return &t.rec
 }

@@ -66,6 +66,12 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		e.netEventHead(r)
 	case sensor.KindLoss:
 		e.eventHead("metric", "", "", "loss", "vigil.loss")
+	case sensor.KindHash:
+		if r.File != nil {
+			e.eventHead("enrichment", "file", "info", "file_hash", "vigil.file")
+		} else {
+			e.eventHead("enrichment", "process", "info", "process_hash", "vigil.process")
+		}
 	}
 	j.uint("sequence", e.seq)
 	j.time("created", e.now())
@@ -134,11 +140,16 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	if !p.Start.IsZero() {
 		j.time("start", p.Start)
 	}
+	if p.ExeHash != "" {
+		j.open("hash")
+		j.str("sha256", p.ExeHash)
+		j.close()
+	}
 	if r.Event.Kind == sensor.KindExit {
 		j.time("end", p.End)
 		j.int("exit_code", int64(p.ExitCode))
 	}
-	if r.Event.Kind != sensor.KindFork {
+	if k := r.Event.Kind; k != sensor.KindFork && k != sensor.KindHash {
 		j.open("thread")
 		j.uint("id", uint64(r.Event.Task.TID))
 		j.close()
@@ -235,6 +246,9 @@ func (e *Encoder) vigil(r *correlate.Record) {
 	}
 	j.open("process")
 	j.str("source", p.Source.String())
+	if h := r.Hash; h != nil && r.File == nil && h.State != correlate.HashDone {
+		j.str("hash_state", h.State)
+	}
 	if p.CgroupID != 0 {
 		j.uint("cgroup_id", p.CgroupID)
 	}

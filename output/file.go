@@ -82,8 +82,13 @@ func (e *Encoder) file(r *correlate.Record) {
 		switch {
 		case f.Op == sensor.FileRmdir:
 			j.str("type", "dir")
-		case f.Flags&sensor.FileRegular != 0:
+		case f.Flags&sensor.FileRegular != 0 || r.Event.Kind == sensor.KindHash:
 			j.str("type", "file")
+		}
+		if h := r.Hash; h != nil && h.SHA256 != "" {
+			j.open("hash")
+			j.str("sha256", h.SHA256)
+			j.close()
 		}
 		j.close()
 	}
@@ -102,6 +107,16 @@ func (e *Encoder) vigilFile(r *correlate.Record) {
 	f := &r.Event.File
 	j.open("file")
 	j.str("path_source", r.File.PathSource)
+	if h := r.Hash; h != nil {
+		if h.State != correlate.HashDone {
+			j.str("hash_state", h.State)
+		}
+		if h.Previous != "" {
+			j.open("hash_before")
+			j.str("sha256", h.Previous)
+			j.close()
+		}
+	}
 	if f.Flags&sensor.FilePathCut != 0 {
 		j.bool("path_truncated", true)
 	}

@@ -18,6 +18,7 @@ const (
 	KindFile Kind = Kind(vigilEventTypeEVENT_FILE) // a file action (see File)
 	KindNet  Kind = Kind(vigilEventTypeEVENT_NET)  // a network action (see Net)
 	KindLoss Kind = 0x80                           // records or fields were lost
+	KindHash Kind = 0x81                           // a file's hash, computed after its record (user space only)
 )
 
 func (k Kind) String() string {
@@ -34,6 +35,8 @@ func (k Kind) String() string {
 		return "network"
 	case KindLoss:
 		return "loss"
+	case KindHash:
+		return "hash"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

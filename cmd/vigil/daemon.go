@@ -150,7 +150,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents),
 		"running_agents", roots, "output", cfg.Output.File, "trace_all", cfg.Sensor.TraceAll)
 	err = s.Run(ctx, p)
-	if ferr := p.out.Flush(); err == nil {
+	if ferr := p.finish(); err == nil {
 		err = ferr
 	}
 	if err == nil {

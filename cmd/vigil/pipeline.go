@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ const procRoot = "/proc"
 // the record writer, on the sensor's goroutine.
 type pipeline struct {
 	table     *correlate.Table
+	hasher    *correlate.Hasher
 	out       *output.Writer
 	reconcile time.Time // next time to check the table against /proc
 }
@@ -32,6 +34,7 @@ type pipelineConfig struct {
 	MaxProcesses int
 	FileFilter   correlate.FileFilter
 	Redactor     *redact.Redactor
+	Hash         correlate.HashConfig
 	Log          *slog.Logger
 }
 
@@ -40,7 +43,9 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host identity: %w", err)
 	}
+	hasher := correlate.NewHasher(c.Hash)
 	table, err := correlate.NewTable(correlate.Config{
+		Hasher:       hasher,
 		BootID:       id.BootID,
 		Times:        sensor.NewBootClock(),
 		AgentName:    c.AgentName,
@@ -55,6 +60,7 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 	}
 	return &pipeline{
 		table:     table,
+		hasher:    hasher,
 		out:       output.NewWriter(c.Out, output.NewEncoder(id, nil)),
 		reconcile: time.Now().Add(reconcileEvery),
 	}, nil
@@ -65,11 +71,42 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 const reconcileEvery = 30 * time.Second
 
 func (p *pipeline) HandleEvent(ev *sensor.Event) error {
+	if err := p.writeHashes(p.hasher.Results()); err != nil {
+		return err
+	}
 	if r := p.table.Handle(ev); r != nil {
 		return p.out.Write(r)
 	}
 	return nil
 }
+
+// writeHashes records finished hashes as enrichment records.
+func (p *pipeline) writeHashes(results []correlate.HashResult) error {
+	for i := range results {
+		if err := p.out.Write(p.table.HashRecord(&results[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish waits (up to a bound) for the hashes still being computed,
+// records them, and flushes. Call it after the sensor stopped.
+func (p *pipeline) finish() error {
+	ctx, cancel := context.WithTimeout(context.Background(), hashDrainTimeout)
+	defer cancel()
+	results, err := p.hasher.Close(ctx)
+	if werr := p.writeHashes(results); werr != nil {
+		return werr
+	}
+	if ferr := p.out.Flush(); ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+// hashDrainTimeout bounds how long a stop waits for hashes.
+const hashDrainTimeout = 10 * time.Second
 
 func (p *pipeline) Flush() error {
 	if now := time.Now(); now.After(p.reconcile) {
@@ -77,5 +114,8 @@ func (p *pipeline) Flush() error {
 		p.table.Reconcile(func(pid uint32, ticks uint64) bool { return sensor.Alive(procRoot, pid, ticks) })
 	}
 	p.table.Sweep()
+	if err := p.writeHashes(p.hasher.Results()); err != nil {
+		return err
+	}
 	return p.out.Flush()
 }

@@ -237,7 +237,7 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	if err := <-runErr; err != nil {
 		return code, fmt.Errorf("sensor: %w", err)
 	}
-	if err := p.out.Flush(); err != nil {
+	if err := p.finish(); err != nil {
 		return code, err
 	}
 	return code, nil
