@@ -145,7 +145,7 @@ func parseRecords(t testing.TB, data string) []doc {
 func processRecords(docs []doc) []doc {
 	var out []doc
 	for _, d := range docs {
-		if slices.Contains(d.strs("event.category"), "process") {
+		if slices.Contains(d.strs("event.category"), "process") && d.str("event.kind") == "event" {
 			out = append(out, d)
 		}
 	}
@@ -295,7 +295,7 @@ func TestTraceFileAndSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := parseRecords(t, string(b))
+	docs := processRecords(parseRecords(t, string(b)))
 	last := docs[len(docs)-1]
 	if last.str("event.action") != "end" || last.num("process.exit_code") != 137 || last.str("Vigil.process.exit_signal") != "SIGKILL" {
 		t.Errorf("last record: %v", last)
@@ -388,7 +388,7 @@ func TestTracePIDReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := map[string][]string{} // entity id -> actions
-	for _, d := range parseRecords(t, string(b)) {
+	for _, d := range processRecords(parseRecords(t, string(b))) {
 		if d.num("process.pid") == target {
 			id := d.str("process.entity_id")
 			ids[id] = append(ids[id], d.str("event.action"))
