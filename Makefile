@@ -33,8 +33,11 @@ test:
 test-short:
 	VIGIL_REQUIRE_BPF= $(GO) test -short -count=1 ./...
 
+# Micro-benchmarks of the user-space path, then the sensor's overhead on
+# syscall loops as ratios against no sensor (root; about two minutes).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID' -benchmem -count=1 ./sensor ./correlate ./output
+	$(GO) test -run '^$$' -bench Overhead -benchtime 1x -count=1 ./cmd/vigil
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -69,7 +69,7 @@ type Hasher struct {
 	cache   map[fileID]string
 	order   []fileID
 	next    int
-	last    map[inodeID]string // the newest hash of each inode: its content before a change
+	last    map[inodeID]fileID // the newest hashed content of each inode: what it held before a change
 	results []HashResult
 	ready   atomic.Int32
 	wg      sync.WaitGroup
@@ -94,7 +94,7 @@ func NewHasher(cfg HashConfig) *Hasher {
 		cfg:   cfg,
 		jobs:  make(chan HashJob, cfg.Queue),
 		cache: make(map[fileID]string),
-		last:  make(map[inodeID]string),
+		last:  make(map[inodeID]fileID),
 		stop:  make(chan struct{}),
 	}
 	h.wg.Add(1)
@@ -126,7 +126,7 @@ func (h *Hasher) Request(job HashJob, dev, ino uint64) (sum, state, previous str
 	job.ID = id
 	h.mu.Lock()
 	sum, ok := h.cache[id]
-	previous = h.last[inodeID{id.dev, id.ino}]
+	previous = h.previousLocked(id.dev, id.ino)
 	h.mu.Unlock()
 	if ok {
 		return sum, HashDone, ""
@@ -146,7 +146,14 @@ func (h *Hasher) Request(job HashJob, dev, ino uint64) (sum, state, previous str
 func (h *Hasher) Previous(dev, ino uint64) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.last[inodeID{dev, ino}]
+	return h.previousLocked(dev, ino)
+}
+
+func (h *Hasher) previousLocked(dev, ino uint64) string {
+	if id, ok := h.last[inodeID{dev, ino}]; ok {
+		return h.cache[id]
+	}
+	return ""
 }
 
 func (h *Hasher) run() {
@@ -156,6 +163,16 @@ func (h *Hasher) run() {
 		case <-h.stop:
 			return
 		case job := <-h.jobs:
+			select {
+			case <-h.stop:
+				// Close's deadline passed while this job was taken.
+				h.mu.Lock()
+				h.results = append(h.results, HashResult{HashJob: job, State: HashAbandoned})
+				h.mu.Unlock()
+				h.ready.Store(1)
+				return
+			default:
+			}
 			h.finish(job, h.hash(job))
 		}
 	}
@@ -205,7 +222,7 @@ func (h *Hasher) finish(job HashJob, sum string) {
 
 // remember caches a hash, forgetting the oldest once full.
 func (h *Hasher) remember(id fileID, sum string) {
-	h.last[inodeID{id.dev, id.ino}] = sum
+	h.last[inodeID{id.dev, id.ino}] = id
 	if _, ok := h.cache[id]; ok {
 		return
 	}
@@ -213,7 +230,7 @@ func (h *Hasher) remember(id fileID, sum string) {
 		h.order = append(h.order, id)
 	} else {
 		old := h.order[h.next]
-		if h.last[inodeID{old.dev, old.ino}] == h.cache[old] {
+		if h.last[inodeID{old.dev, old.ino}] == old {
 			delete(h.last, inodeID{old.dev, old.ino})
 		}
 		delete(h.cache, old)

@@ -179,7 +179,7 @@ struct write_agg {
 };
 
 /* Bytes of a socket's first payload (and of a DNS answer) sent to user space. */
-#define NET_PAYLOAD_MAX 256
+#define NET_PAYLOAD_MAX 512
 #define DNS_ANSWER_MAX 512
 
 /* What a network record reports (net_event.op). */
