@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vishvananda/netlink"
@@ -285,4 +286,39 @@ func vethServer(t testing.TB) net.Addr {
 		}
 	}()
 	return ln.Addr()
+}
+
+// A connection that stays open is reported at the interval with its
+// totals so far, then once more at close with the final totals.
+func TestSendInterim(t *testing.T) {
+	srv := testenv.Sink(t, "127.0.0.1:0", nil)
+	ap := netip.MustParseAddrPort(srv.String())
+	r := startSensor(t, Config{SendReportInterval: 150 * time.Millisecond})
+	bin := testenv.Program(t, "github.com/vigilsec/vigil/sensor/testprogs/netops")
+	cmd, tree := gated(t, r.Sensor, 1, bin, "-slow", srv.String())
+	evs := netEvents(waitTree(t, r, cmd, tree), tree.RootPID)
+	var interim, final []Net
+	for _, ev := range evs {
+		if ev.Net.Op == NetSendEnd && ev.Net.Dst.Port == ap.Port() {
+			if ev.Net.Flags&NetInterim != 0 {
+				interim = append(interim, ev.Net)
+			} else {
+				final = append(final, ev.Net)
+			}
+		}
+	}
+	if len(interim) == 0 || len(final) != 1 {
+		t.Fatalf("%d interim and %d final reports:\n%s", len(interim), len(final), describeNet(evs))
+	}
+	if interim[0].Bytes != 3 || interim[0].Packets != 1 {
+		t.Errorf("first interim report: %+v", interim[0])
+	}
+	if final[0].Bytes != 5 || final[0].Packets != 2 || final[0].Cookie != interim[0].Cookie {
+		t.Errorf("final report: %+v", final[0])
+	}
+	for _, ev := range evs {
+		if ev.Partial && (ev.Task.PID != tree.RootPID || NSToTicks(ev.Task.StartTime) != NSToTicks(tree.RootStart) || ev.Tree != tree) {
+			t.Errorf("interim report names the process wrongly: %+v", ev.Task)
+		}
+	}
 }

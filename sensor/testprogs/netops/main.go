@@ -2,7 +2,7 @@
 // sensor's tests to match the records against. Each flag adds a step;
 // steps run in the order below.
 //
-//	netops [-tcp ADDR -bytes N] [-dns SERVER -name NAME -port P]
+//	netops [-slow ADDR] [-tcp ADDR -bytes N] [-dns SERVER -name NAME -port P]
 //	       [-http ADDR] [-tls ADDR -sni NAME] [-udp ADDR] [-unix PATH]
 package main
 
@@ -28,7 +28,14 @@ func main() {
 	sni := flag.String("sni", "", "TLS server name")
 	udpAddr := flag.String("udp", "", "send three datagrams (10, 20, 30 bytes) with sendto")
 	unixPath := flag.String("unix", "", "connect to a unix socket and send 5 bytes")
+	slow := flag.String("slow", "", "connect, send 3 bytes, wait 600ms, send 2 more, close")
 	flag.Parse()
+	if *slow != "" {
+		if err := slowSend(*slow); err != nil {
+			fmt.Fprintln(os.Stderr, "netops:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*tcpAddr, *nbytes, *dnsServer, *name, *port, *httpAddr, *tlsAddr, *sni, *udpAddr, *unixPath); err != nil {
 		fmt.Fprintln(os.Stderr, "netops:", err)
 		os.Exit(1)
@@ -120,4 +127,18 @@ func run(tcpAddr string, nbytes int, dnsServer, name string, port int, httpAddr,
 		c.Close()
 	}
 	return nil
+}
+
+func slowSend(addr string) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("abc")); err != nil {
+		return err
+	}
+	time.Sleep(600 * time.Millisecond)
+	_, err = c.Write([]byte("de"))
+	return err
 }
