@@ -306,6 +306,22 @@ static __always_inline void close_send(struct task_struct *task,
 		writers_add(k.tgid, -1);
 }
 
+/*
+ * The socket named by a syscall's first argument, for a handler whose
+ * syscall succeeded (ret > 0) in a process in scope; NULL otherwise.
+ */
+static __always_inline struct sock *sock_arg(struct task_struct *task,
+					     struct pt_regs *regs, long ret,
+					     struct tree **t, long *fd,
+					     struct file **f)
+{
+	if (ret <= 0 || !syscall_in_scope(task, t))
+		return NULL;
+	*fd = (int)SC_ARG0(regs);
+	*f = fd_file(task, *fd);
+	return file_sock(*f);
+}
+
 /* The first buffer of an iovec array. */
 static __always_inline const void *first_iov(const struct iovec *iov,
 					     __u64 *len)

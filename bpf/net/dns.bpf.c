@@ -57,17 +57,14 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_recvfrom, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	long fd = (int)SC_ARG0(regs);
+	long fd;
 	struct net_addr from;
 	struct tree *t;
 	struct file *f;
 	struct sock *sk;
 	int alen = 0;
 
-	if (ret <= 0 || !syscall_in_scope(task, &t))
-		return 0;
-	f = fd_file(task, fd);
-	if (!(sk = file_sock(f)))
+	if (!(sk = sock_arg(task, regs, ret, &t, &fd, &f)))
 		return 0;
 	/* The kernel wrote the source address and its length back. */
 	bpf_probe_read_user(&alen, sizeof(alen), (const void *)regs->r9);
@@ -80,7 +77,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_recvmsg, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	long fd = (int)SC_ARG0(regs);
+	long fd;
 	struct user_msghdr m = {};
 	struct net_addr from;
 	struct tree *t;
@@ -89,10 +86,7 @@ int BPF_PROG(vigil_sys_recvmsg, struct pt_regs *regs, long ret)
 	__u64 len;
 	const void *buf;
 
-	if (ret <= 0 || !syscall_in_scope(task, &t))
-		return 0;
-	f = fd_file(task, fd);
-	if (!(sk = file_sock(f)))
+	if (!(sk = sock_arg(task, regs, ret, &t, &fd, &f)))
 		return 0;
 	if (bpf_probe_read_user(&m, sizeof(m), (const void *)SC_ARG1(regs)))
 		return 0;
@@ -107,15 +101,12 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_read, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	long fd = (int)SC_ARG0(regs);
+	long fd;
 	struct tree *t;
 	struct file *f;
 	struct sock *sk;
 
-	if (ret <= 0 || !syscall_in_scope(task, &t))
-		return 0;
-	f = fd_file(task, fd);
-	if (!(sk = file_sock(f)))
+	if (!(sk = sock_arg(task, regs, ret, &t, &fd, &f)))
 		return 0;
 	return record_dns_answer(task, t, fd, f, sk, NULL,
 				 (const void *)SC_ARG1(regs), ret);

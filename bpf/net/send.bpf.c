@@ -24,16 +24,13 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_sendto, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	long fd = (int)SC_ARG0(regs);
+	long fd;
 	struct net_addr dst;
 	struct tree *t;
 	struct file *f;
 	struct sock *sk;
 
-	if (ret <= 0 || !syscall_in_scope(task, &t))
-		return 0;
-	f = fd_file(task, fd);
-	if (!(sk = file_sock(f)))
+	if (!(sk = sock_arg(task, regs, ret, &t, &fd, &f)))
 		return 0;
 	read_sockaddr((const void *)SC_ARG4(regs), (int)regs->r9, &dst, NULL, NULL);
 	return track_send(task, t, fd, sk, f, &dst, ret, 1,
@@ -60,7 +57,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(vigil_sys_sendmsg, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	long fd = (int)SC_ARG0(regs);
+	long fd;
 	struct net_addr dst;
 	const void *buf;
 	struct tree *t;
@@ -68,10 +65,7 @@ int BPF_PROG(vigil_sys_sendmsg, struct pt_regs *regs, long ret)
 	struct sock *sk;
 	__u64 len;
 
-	if (ret <= 0 || !syscall_in_scope(task, &t))
-		return 0;
-	f = fd_file(task, fd);
-	if (!(sk = file_sock(f)))
+	if (!(sk = sock_arg(task, regs, ret, &t, &fd, &f)))
 		return 0;
 	buf = msg_parts((const struct user_msghdr *)SC_ARG1(regs), &dst, &len);
 	return track_send(task, t, fd, sk, f, &dst, ret, 1, buf, len);
@@ -86,7 +80,7 @@ int BPF_PROG(vigil_sys_sendmmsg, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct mmsghdr *vec = (struct mmsghdr *)SC_ARG1(regs);
-	long fd = (int)SC_ARG0(regs);
+	long fd;
 	struct net_addr dst;
 	__u64 bytes = 0, len;
 	const void *buf;
@@ -94,10 +88,7 @@ int BPF_PROG(vigil_sys_sendmmsg, struct pt_regs *regs, long ret)
 	struct file *f;
 	struct sock *sk;
 
-	if (ret <= 0 || !syscall_in_scope(task, &t))
-		return 0;
-	f = fd_file(task, fd);
-	if (!(sk = file_sock(f)))
+	if (!(sk = sock_arg(task, regs, ret, &t, &fd, &f)))
 		return 0;
 	for (int i = 0; i < SENDMMSG_MAX && i < ret; i++) {
 		__u32 n = 0;
