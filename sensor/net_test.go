@@ -322,3 +322,33 @@ func TestSendInterim(t *testing.T) {
 		}
 	}
 }
+
+// IPv6: the destination and local addresses of a TCP connection over
+// the IPv6 loopback.
+func TestNetIPv6(t *testing.T) {
+	bin := testenv.Program(t, "github.com/vigilsec/vigil/sensor/testprogs/netops")
+	srv := testenv.Sink(t, "[::1]:0", nil)
+	r := startSensor(t, Config{})
+	cmd, tree := gated(t, r.Sensor, 1, bin, "-tcp", srv.String(), "-bytes", "10")
+	evs := netEvents(waitTree(t, r, cmd, tree), tree.RootPID)
+	ap := netip.MustParseAddrPort(srv.String())
+	var connect, end *Net
+	for i := range evs {
+		n := &evs[i].Net
+		if n.Dst.Port != ap.Port() {
+			continue
+		}
+		switch n.Op {
+		case NetConnect:
+			connect = n
+		case NetSendEnd:
+			end = n
+		}
+	}
+	if connect == nil || end == nil {
+		t.Fatalf("no IPv6 connect or totals:\n%s", describeNet(evs))
+	}
+	if connect.Dst.Family != FamilyInet6 || connect.Dst.IP != ap.Addr() || connect.Src.IP != ap.Addr() || end.Bytes != 10 {
+		t.Errorf("IPv6 connect %+v, totals %+v", *connect, *end)
+	}
+}

@@ -50,8 +50,9 @@ static __always_inline void sock_addrs(struct sock *sk, struct net_addr *dst,
 		__builtin_memcpy(dst->addr, &d, 4);
 		__builtin_memcpy(src->addr, &s, 4);
 	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(dst->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(src->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		/* BPF_CORE_READ_INTO would size the read by one array element. */
+		bpf_core_read(dst->addr, sizeof(dst->addr), &sk->__sk_common.skc_v6_daddr);
+		bpf_core_read(src->addr, sizeof(src->addr), &sk->__sk_common.skc_v6_rcv_saddr);
 	} else {
 		return;
 	}
