@@ -1,0 +1,268 @@
+// Package chain makes Vigil's records tamper-evident and checks them.
+//
+// Every record gets, in canonical form (canonical.go): event.sequence,
+// event.hash (SHA-256 of the canonical record without event.hash and
+// Vigil.chain) and Vigil.chain {epoch, prev, hmac}: the previous record's
+// hash and an HMAC-SHA256 over (sequence, previous hash, own hash) under
+// the current epoch's key. Keys evolve one way at each epoch's end (keys.go),
+// so a host taken later cannot forge earlier records. Each epoch ends with
+// a checkpoint record holding the RFC 6962 Merkle root of every record
+// hash so far, signed with Ed25519. A chain starts with a chain_start
+// record (naming the run before it, when resumed) and a clean stop ends
+// it with a seal, so a restart or a crash is told apart from tampering.
+package chain
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Identity names the host and the Vigil instance in chain records and
+// checkpoint signatures.
+type Identity struct {
+	HostName, HostID, BootID string
+	AgentID, AgentVersion    string
+}
+
+// Config sets up a Chain.
+type Config struct {
+	Keys         *KeyStore
+	ID           Identity
+	EpochRecords int           // records per epoch; default 10000
+	EpochPeriod  time.Duration // longest epoch; default 60s
+	Now          func() time.Time
+}
+
+// Chain seals records. It is not safe for concurrent use.
+type Chain struct {
+	cfg        Config
+	seq        uint64
+	prev       [32]byte
+	tree       *compact.Range
+	inEpoch    int
+	epochStart time.Time
+	body       []byte
+}
+
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+func (c Config) withDefaults() Config {
+	if c.EpochRecords <= 0 {
+		c.EpochRecords = 10000
+	}
+	if c.EpochPeriod <= 0 {
+		c.EpochPeriod = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// New starts a new chain and returns it with its chain_start record.
+func New(cfg Config) (*Chain, []byte, error) {
+	cfg = cfg.withDefaults()
+	c := &Chain{cfg: cfg, tree: rangeFactory.NewEmptyRange(0), epochStart: cfg.Now()}
+	line, err := c.control("chain_start", map[string]*node{
+		"chain_start": object(map[string]*node{"epoch": number(cfg.Keys.Epoch())}),
+	})
+	return c, line, err
+}
+
+// Sequence is the sequence number of the last sealed record.
+func (c *Chain) Sequence() uint64 { return c.seq }
+
+// Append seals one encoded record (a JSON object without integrity
+// fields; its event.sequence is replaced) and appends it, newline
+// terminated, to dst — followed by a checkpoint when the epoch is over.
+func (c *Chain) Append(dst, record []byte) ([]byte, error) {
+	n, err := parse(record)
+	if err != nil {
+		return dst, err
+	}
+	if dst, err = c.seal(dst, n); err != nil {
+		return dst, err
+	}
+	if c.inEpoch >= c.cfg.EpochRecords || c.cfg.Now().Sub(c.epochStart) >= c.cfg.EpochPeriod {
+		return c.Checkpoint(dst)
+	}
+	return dst, nil
+}
+
+// Checkpoint ends the epoch: a signed checkpoint record, then the MAC
+// key moves to the next epoch.
+func (c *Chain) Checkpoint(dst []byte) ([]byte, error) {
+	now := c.cfg.Now()
+	size := c.tree.End()
+	root, err := c.tree.GetRootHash(nil)
+	if err != nil {
+		return dst, fmt.Errorf("checkpoint: %w", err)
+	}
+	sig := ed25519.Sign(c.cfg.Keys.sign, CheckpointMessage(c.cfg.ID.HostID, size, root, now))
+	line, err := c.control("checkpoint", map[string]*node{
+		"checkpoint": object(map[string]*node{
+			"size":       number(size),
+			"root":       str(hex.EncodeToString(root)),
+			"time":       str(now.UTC().Format(time.RFC3339Nano)),
+			"signature":  str(base64.StdEncoding.EncodeToString(sig)),
+			"public_key": str(hex.EncodeToString(c.cfg.Keys.Public())),
+		}),
+	})
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, line...)
+	if err := c.cfg.Keys.Evolve(); err != nil {
+		return dst, err
+	}
+	c.inEpoch, c.epochStart = 0, now
+	return dst, nil
+}
+
+// Seal ends the chain cleanly: a final checkpoint, then a seal record.
+func (c *Chain) Seal(dst []byte) ([]byte, error) {
+	dst, err := c.Checkpoint(dst)
+	if err != nil {
+		return dst, err
+	}
+	line, err := c.control("seal", map[string]*node{
+		"seal": object(map[string]*node{"records": number(c.seq + 1)}),
+	})
+	return append(dst, line...), err
+}
+
+// CheckpointMessage is what a checkpoint's Ed25519 signature covers.
+func CheckpointMessage(host string, size uint64, root []byte, t time.Time) []byte {
+	return fmt.Appendf(nil, "vigil-checkpoint-v1\n%s\n%d\n%x\n%s\n", host, size, root, t.UTC().Format(time.RFC3339Nano))
+}
+
+// mac is the HMAC of a record under an epoch key.
+func mac(key []byte, seq uint64, prev, hash []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	var s [8]byte
+	binary.BigEndian.PutUint64(s[:], seq)
+	m.Write(s[:])
+	m.Write(prev)
+	m.Write(hash)
+	return m.Sum(nil)
+}
+
+func isIntegrity(path string) bool { return path == "event.hash" || path == "Vigil.chain" }
+
+// seal numbers, hashes and MACs a parsed record and appends it.
+func (c *Chain) seal(dst []byte, n *node) ([]byte, error) {
+	c.seq++
+	setPath(n, "event.sequence", number(c.seq))
+	c.body = appendCanonical(c.body[:0], n, "", isIntegrity)
+	h := sha256.Sum256(c.body)
+	setPath(n, "event.hash", str(hex.EncodeToString(h[:])))
+	setPath(n, "Vigil.chain", object(map[string]*node{
+		"epoch": number(c.cfg.Keys.Epoch()),
+		"prev":  str(hex.EncodeToString(c.prev[:])),
+		"hmac":  str(hex.EncodeToString(mac(c.cfg.Keys.mac, c.seq, c.prev[:], h[:]))),
+	}))
+	dst = appendCanonical(dst, n, "", nil)
+	dst = append(dst, '\n')
+	if err := c.tree.Append(rfc6962.DefaultHasher.HashLeaf(h[:]), nil); err != nil {
+		return dst, fmt.Errorf("merkle tree: %w", err)
+	}
+	c.prev = h
+	c.inEpoch++
+	return dst, nil
+}
+
+// control builds and seals one of the chain's own records.
+func (c *Chain) control(action string, vigil map[string]*node) ([]byte, error) {
+	now := c.cfg.Now().UTC().Format(time.RFC3339Nano)
+	id := c.cfg.ID
+	n := object(map[string]*node{
+		"@timestamp": str(now),
+		"ecs":        object(map[string]*node{"version": str("9.4.0")}),
+		"event": object(map[string]*node{
+			"kind": str("state"), "action": str(action), "module": str("vigil"),
+			"dataset": str("vigil.chain"), "created": str(now),
+		}),
+		"host": object(map[string]*node{
+			"name": str(id.HostName), "id": str(id.HostID),
+			"boot": object(map[string]*node{"id": str(id.BootID)}),
+		}),
+		"agent": object(map[string]*node{"type": str("vigil"), "id": str(id.AgentID), "version": str(id.AgentVersion)}),
+		"Vigil": object(vigil),
+	})
+	return c.seal(nil, n)
+}
+
+func object(m map[string]*node) *node {
+	n := &node{kind: 'o', vals: map[string]*node{}}
+	for k, v := range m {
+		if v.kind == 's' && v.str == "" {
+			continue // an empty identity field is left out
+		}
+		n.keys = append(n.keys, k)
+		n.vals[k] = v
+	}
+	return n
+}
+
+func str(s string) *node    { return &node{kind: 's', str: s} }
+func number(v uint64) *node { return &node{kind: 'n', num: json.Number(strconv.FormatUint(v, 10))} }
+func lookup(n *node, k string) *node {
+	if n == nil || n.kind != 'o' {
+		return nil
+	}
+	return n.vals[k]
+}
+
+// setPath sets a dotted path in an object, creating objects on the way.
+func setPath(n *node, path string, v *node) {
+	for {
+		i := 0
+		for i < len(path) && path[i] != '.' {
+			i++
+		}
+		k := path[:i]
+		if i == len(path) {
+			if _, ok := n.vals[k]; !ok {
+				n.keys = append(n.keys, k)
+			}
+			n.vals[k] = v
+			return
+		}
+		next := n.vals[k]
+		if next == nil || next.kind != 'o' {
+			next = &node{kind: 'o', vals: map[string]*node{}}
+			if _, ok := n.vals[k]; !ok {
+				n.keys = append(n.keys, k)
+			}
+			n.vals[k] = next
+		}
+		n, path = next, path[i+1:]
+	}
+}
+
+// getPath reads a dotted path.
+func getPath(n *node, path string) *node {
+	for n != nil {
+		i := 0
+		for i < len(path) && path[i] != '.' {
+			i++
+		}
+		n = lookup(n, path[:i])
+		if i == len(path) {
+			return n
+		}
+		path = path[i+1:]
+	}
+	return nil
+}

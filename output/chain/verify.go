@@ -1,0 +1,253 @@
+package chain
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Problem kinds a verification reports.
+const (
+	ProblemDamaged   = "damaged"   // a line is not a record (cut, garbled)
+	ProblemModified  = "modified"  // a record's content does not match its hash
+	ProblemDeleted   = "deleted"   // records are missing before this one
+	ProblemReordered = "reordered" // a record appears out of order, or twice
+	ProblemBroken    = "chain"     // a record does not follow the one before it
+	ProblemForged    = "forged"    // a record's HMAC does not verify
+	ProblemEpoch     = "epoch"     // a record claims another epoch than its place
+	ProblemWrongKey  = "wrong_key" // no record verifies: wrong MAC key
+	ProblemSignature = "signature" // a checkpoint's signature or root is wrong
+	ProblemTruncated = "truncated" // the log ends without a seal
+)
+
+// Problem is one finding, located by file, line and sequence number.
+type Problem struct {
+	File     string
+	Line     int
+	Sequence uint64
+	Kind     string
+	Msg      string
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d: sequence %d: %s: %s", p.File, p.Line, p.Sequence, p.Kind, p.Msg)
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	Records     int // records read
+	Checkpoints int // checkpoints verified
+	Restarts    int // clean restarts (a seal, then a new start)
+	Crashes     int // restarts without a seal before them
+	Problems    []Problem
+}
+
+// OK reports whether nothing was found.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// Verifier checks logs against a public key and the initial MAC key.
+type Verifier struct {
+	Pub  ed25519.PublicKey
+	MAC0 []byte
+
+	keys   map[uint64][]byte
+	rep    *Report
+	file   string
+	line   int
+	seq    uint64 // last sequence accepted
+	prev   []byte // last record hash
+	epoch  uint64 // epoch the next record must claim
+	sealed bool   // the last record was a seal
+	macOK  int    // records whose HMAC verified
+	lastCk uint64 // sequence of the last checkpoint
+}
+
+// Verify checks files in order, as one log.
+func (v *Verifier) Verify(paths ...string) (*Report, error) {
+	v.rep, v.keys = &Report{}, map[uint64][]byte{}
+	tree := rangeFactory.NewEmptyRange(0)
+	started := false
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		v.file, v.line = path, 0
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+		for sc.Scan() {
+			v.line++
+			if err := v.record(sc.Bytes(), &started, tree); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", path, err)
+		}
+	}
+	if !started {
+		v.problem(0, ProblemTruncated, "no records")
+	} else if !v.sealed {
+		v.problem(v.seq, ProblemTruncated, fmt.Sprintf("the log ends at sequence %d without a seal: its tail was cut after the checkpoint at sequence %d, or Vigil is still writing it or stopped without sealing", v.seq, v.lastCk))
+	}
+	if v.rep.Records > 0 && v.macOK == 0 {
+		v.rep.Problems = append([]Problem{{File: paths[0], Line: 1, Kind: ProblemWrongKey,
+			Msg: "no record's HMAC verifies: the MAC key does not belong to this log"}}, v.rep.Problems...)
+	}
+	return v.rep, nil
+}
+
+func (v *Verifier) problem(seq uint64, kind, msg string) {
+	v.rep.Problems = append(v.rep.Problems, Problem{File: v.file, Line: v.line, Sequence: seq, Kind: kind, Msg: msg})
+}
+
+func (v *Verifier) key(e uint64) []byte {
+	if k, ok := v.keys[e]; ok {
+		return k
+	}
+	k := KeyForEpoch(v.MAC0, e)
+	v.keys[e] = k
+	return k
+}
+
+func uintAt(n *node, path string) (uint64, bool) {
+	x := getPath(n, path)
+	if x == nil || x.kind != 'n' {
+		return 0, false
+	}
+	u, err := strconv.ParseUint(string(x.num), 10, 64)
+	return u, err == nil
+}
+
+func strAt(n *node, path string) string {
+	if x := getPath(n, path); x != nil && x.kind == 's' {
+		return x.str
+	}
+	return ""
+}
+
+func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error {
+	n, err := parse(line)
+	if err != nil {
+		v.problem(v.seq+1, ProblemDamaged, fmt.Sprintf("line %d is not a record: %v", v.line, err))
+		return nil
+	}
+	v.rep.Records++
+	seq, okSeq := uintAt(n, "event.sequence")
+	epoch, okEpoch := uintAt(n, "Vigil.chain.epoch")
+	hashHex, prevHex, macHex := strAt(n, "event.hash"), strAt(n, "Vigil.chain.prev"), strAt(n, "Vigil.chain.hmac")
+	hash, err1 := hex.DecodeString(hashHex)
+	prev, err2 := hex.DecodeString(prevHex)
+	sum, err3 := hex.DecodeString(macHex)
+	if !okSeq || !okEpoch || err1 != nil || err2 != nil || err3 != nil || len(hash) != 32 || len(prev) != 32 {
+		v.problem(v.seq+1, ProblemDamaged, "record lacks its integrity fields")
+		return nil
+	}
+	action := strAt(n, "event.action")
+	isChain := strAt(n, "event.dataset") == "vigil.chain"
+
+	// Content against its own hash.
+	body := appendCanonical(nil, n, "", isIntegrity)
+	if h := sha256.Sum256(body); !bytes.Equal(h[:], hash) {
+		v.problem(seq, ProblemModified, "the record's content does not match its event.hash")
+		hash = h[:] // chain on from what the record now is
+	} else if canon := appendCanonical(nil, n, "", nil); !bytes.Equal(canon, line) {
+		v.problem(seq, ProblemModified, "the record is not in canonical form (it was rewritten)")
+	}
+
+	// The key it claims must prove it.
+	if hmac.Equal(sum, mac(v.key(epoch), seq, prev, hash)) {
+		v.macOK++
+	} else {
+		v.problem(seq, ProblemForged, fmt.Sprintf("HMAC does not verify under epoch %d's key", epoch))
+	}
+
+	start := isChain && action == "chain_start"
+	switch {
+	case !*started:
+		// The first record sets the epoch; a log normally begins with a
+		// chain_start.
+		*started = true
+		v.epoch = epoch
+		if seq != 1 && !start {
+			v.problem(seq, ProblemDeleted, fmt.Sprintf("the log begins at sequence %d", seq))
+		}
+	case start:
+		// A new run: after a seal it is a restart, otherwise a crash.
+		if v.sealed {
+			v.rep.Restarts++
+		} else {
+			v.rep.Crashes++
+		}
+		v.epoch = epoch
+		if seq != 1 {
+			v.checkOrder(seq, prev)
+		}
+	default:
+		v.checkOrder(seq, prev)
+		if epoch != v.epoch {
+			v.problem(seq, ProblemEpoch, fmt.Sprintf("the record claims epoch %d but stands in epoch %d (made with another epoch's key?)", epoch, v.epoch))
+		}
+	}
+	// Checkpoints: the Merkle root of everything before, signed.
+	if isChain && action == "checkpoint" {
+		v.checkpoint(n, tree, seq)
+		v.epoch = epoch + 1
+		v.lastCk = seq
+	}
+	if err := tree.Append(rfc6962.DefaultHasher.HashLeaf(hash), nil); err != nil {
+		return fmt.Errorf("verify: merkle tree: %w", err)
+	}
+	v.seq, v.prev = seq, hash
+	v.sealed = isChain && action == "seal"
+	return nil
+}
+
+// checkOrder compares a record's place with the one before it.
+func (v *Verifier) checkOrder(seq uint64, prev []byte) {
+	switch {
+	case seq == v.seq+1:
+		if !bytes.Equal(prev, v.prev) {
+			v.problem(seq, ProblemBroken, "the record does not follow the one before it (Vigil.chain.prev differs): a record was replaced or inserted")
+		}
+	case seq > v.seq+1:
+		missing := seq - v.seq - 1
+		v.problem(seq, ProblemDeleted, fmt.Sprintf("%d record(s) missing before it (sequences %d to %d)", missing, seq-missing, seq-1))
+	default:
+		v.problem(seq, ProblemReordered, fmt.Sprintf("sequence %d comes after %d: records reordered, duplicated or inserted", seq, v.seq))
+	}
+}
+
+func (v *Verifier) checkpoint(n *node, tree *compact.Range, seq uint64) {
+	v.rep.Checkpoints++
+	size, _ := uintAt(n, "Vigil.checkpoint.size")
+	root, _ := hex.DecodeString(strAt(n, "Vigil.checkpoint.root"))
+	sig, _ := base64.StdEncoding.DecodeString(strAt(n, "Vigil.checkpoint.signature"))
+	t, err := time.Parse(time.RFC3339Nano, strAt(n, "Vigil.checkpoint.time"))
+	host := strAt(n, "host.id")
+	if err != nil || !ed25519.Verify(v.Pub, CheckpointMessage(host, size, root, t), sig) {
+		v.problem(seq, ProblemSignature, "the checkpoint's signature does not verify")
+		return
+	}
+	if size != tree.End() {
+		v.problem(seq, ProblemSignature, fmt.Sprintf("the checkpoint covers %d records, the log holds %d before it", size, tree.End()))
+		return
+	}
+	if got, err := tree.GetRootHash(nil); err != nil || !bytes.Equal(got, root) {
+		v.problem(seq, ProblemSignature, "the checkpoint's Merkle root differs from the records before it")
+	}
+}
