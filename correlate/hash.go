@@ -72,6 +72,7 @@ type Hasher struct {
 	last    map[inodeID]fileID // the newest hashed content of each inode: what it held before a change
 	results []HashResult
 	ready   atomic.Int32
+	pending atomic.Int64 // jobs queued or being hashed
 	wg      sync.WaitGroup
 	stop    chan struct{}
 }
@@ -134,10 +135,12 @@ func (h *Hasher) Request(job HashJob, dev, ino uint64) (sum, state, previous str
 	if id.size > h.cfg.MaxSize {
 		return "", HashTooLarge, previous
 	}
+	h.pending.Add(1)
 	select {
 	case h.jobs <- job:
 		return "", HashPending, previous
 	default:
+		h.pending.Add(-1)
 		return "", HashQueueFull, previous
 	}
 }
@@ -170,10 +173,12 @@ func (h *Hasher) run() {
 				h.results = append(h.results, HashResult{HashJob: job, State: HashAbandoned})
 				h.mu.Unlock()
 				h.ready.Store(1)
+				h.pending.Add(-1)
 				return
 			default:
 			}
 			h.finish(job, h.hash(job))
+			h.pending.Add(-1)
 		}
 	}
 }
@@ -256,7 +261,7 @@ func (h *Hasher) Results() []HashResult {
 // Close finishes the queued jobs until ctx ends, then stops; jobs not
 // done by then are returned as abandoned results with the rest.
 func (h *Hasher) Close(ctx context.Context) ([]HashResult, error) {
-	for len(h.jobs) > 0 && ctx.Err() == nil {
+	for h.pending.Load() > 0 && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-time.After(5 * time.Millisecond):

@@ -22,7 +22,8 @@ const daemonUsage = `Usage: vigil run [--config FILE]
 Runs as a daemon: every process whose executable matches a configured
 agent (by the name it was invoked by, its binary's name, or its path)
 starts a tracked tree, and the trees' process events are appended as ECS
-JSON lines to the configured file. Agents already running at start-up are
+JSON lines to the configured file, sealed into a tamper-evident chain
+with the keys in integrity.key_dir (create them with vigil keygen). Agents already running at start-up are
 picked up from /proc with their descendants. Stops cleanly on SIGTERM or
 SIGINT. Without --config, the built-in agent list is used and records go
 to ` + config.DefaultOutputFile + `.
@@ -125,13 +126,17 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(filepath.Dir(cfg.Output.File), 0o700); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
-	f, err := os.OpenFile(cfg.Output.File, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(cfg.Output.File, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open output: %w", err)
 	}
 	defer f.Close()
 	p, err := newPipeline(pipelineConfig{
 		Out:          f,
+		KeyDir:       cfg.Integrity.KeyDir,
+		Existing:     f, // the chain continues from what the file holds
+		EpochRecords: cfg.Integrity.EpochRecords,
+		EpochPeriod:  cfg.Integrity.EpochPeriod.Duration,
 		AgentName:    agentName,
 		ExitGrace:    cfg.Processes.ExitGrace.Duration,
 		MaxProcesses: cfg.Processes.MaxProcesses,

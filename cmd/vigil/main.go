@@ -4,6 +4,8 @@
 //
 //	vigil trace [-o FILE] [--all] [--name NAME] -- CMD [ARGS...]
 //	vigil run [--config FILE]
+//	vigil keygen --dir DIR
+//	vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
 //	vigil version
 package main
 
@@ -38,6 +40,10 @@ Usage:
         run CMD as a tracked agent root and record its process tree
   vigil run [--config FILE]
         run as a daemon: record the trees of configured agents
+  vigil keygen --dir DIR
+        create the signing and MAC keys that make records tamper-evident
+  vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
+        check record files for any change, deletion, insertion or reordering
   vigil version
         print the version
 
@@ -64,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return traceCommand(args[1:], stdout, stderr, log)
 	case "run":
 		err = daemonCommand(args[1:], stderr, log)
+	case "keygen":
+		return keygenCommand(args[1:], stdout, stderr)
+	case "verify":
+		return verifyCommand(args[1:], stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("vigil version", flag.ContinueOnError)
 		fs.SetOutput(stderr)

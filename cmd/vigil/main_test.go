@@ -494,7 +494,7 @@ func TestNotRoot(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"trace", "--help"}, {"run", "--help"}, {"version", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"trace", "--help"}, {"run", "--help"}, {"version", "--help"}, {"keygen", "--help"}, {"verify", "--help"}} {
 		res := runVigil(t, args...)
 		if res.code != 0 || !strings.Contains(res.stdout+res.stderr, "Usage") {
 			t.Errorf("%q: exit %d, output %q", args, res.code, res.stdout+res.stderr)
@@ -504,7 +504,7 @@ func TestHelpAndVersion(t *testing.T) {
 	if res.code != 0 || !strings.HasPrefix(res.stdout, "vigil ") {
 		t.Errorf("version: %d %q", res.code, res.stdout)
 	}
-	for _, args := range [][]string{{}, {"frobnicate"}, {"trace"}, {"trace", "--bogus"}, {"run", "extra"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"trace"}, {"trace", "--bogus"}, {"run", "extra"}, {"keygen"}, {"verify", "x.jsonl"}, {"trace", "--key-dir", "k", "--", "true"}} {
 		if res := runVigil(t, args...); res.code != 2 {
 			t.Errorf("%q: exit %d, want 2 (usage); stderr %q", args, res.code, res.stderr)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/output"
+	"github.com/vigilsec/vigil/output/chain"
 	"github.com/vigilsec/vigil/sensor"
 )
 
@@ -35,6 +36,12 @@ type pipelineConfig struct {
 	FileFilter   correlate.FileFilter
 	Redactor     *redact.Redactor
 	Hash         correlate.HashConfig
+	// KeyDir, when set, seals every record into a tamper-evident chain
+	// (output/chain); Existing is the log written so far, to continue.
+	KeyDir       string
+	Existing     io.Reader
+	EpochRecords int
+	EpochPeriod  time.Duration
 	Log          *slog.Logger
 }
 
@@ -58,10 +65,41 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	enc := output.NewEncoder(id, nil)
+	out := output.NewWriter(c.Out, enc)
+	if c.KeyDir != "" {
+		keys, err := chain.OpenKeys(c.KeyDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w (create keys with: vigil keygen --dir %s)", err, c.KeyDir)
+		}
+		cfg := chain.Config{
+			Keys: keys, EpochRecords: c.EpochRecords, EpochPeriod: c.EpochPeriod,
+			ID: chain.Identity{HostName: id.HostName, HostID: id.HostID, BootID: id.BootID,
+				AgentID: id.AgentID, AgentVersion: id.AgentVersion},
+		}
+		var (
+			ch    *chain.Chain
+			start []byte
+		)
+		if c.Existing != nil {
+			ch, start, err = chain.Resume(cfg, c.Existing)
+		} else {
+			ch, start, err = chain.New(cfg)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = output.NewSealedWriter(c.Out, enc, ch, start)
+		// The run's start is on record at once, so even a run killed at
+		// once shows in the chain.
+		if err := out.Flush(); err != nil {
+			return nil, err
+		}
+	}
 	return &pipeline{
 		table:     table,
 		hasher:    hasher,
-		out:       output.NewWriter(c.Out, output.NewEncoder(id, nil)),
+		out:       out,
 		reconcile: time.Now().Add(reconcileEvery),
 	}, nil
 }
@@ -99,8 +137,8 @@ func (p *pipeline) finish() error {
 	if werr := p.writeHashes(results); werr != nil {
 		return werr
 	}
-	if ferr := p.out.Flush(); ferr != nil {
-		return ferr
+	if cerr := p.out.Close(); cerr != nil {
+		return cerr
 	}
 	return err
 }

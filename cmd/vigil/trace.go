@@ -46,6 +46,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	name := fs.String("name", "", "agent `NAME` for gen_ai.agent.name (default: CMD's base name)")
 	ring := fs.Int("ring-buffer-bytes", 0, "ring buffer size in `BYTES`, a power of two (default 16 MiB)")
 	allReads := fs.Bool("all-reads", false, "record read-only opens of shared libraries, locale data and /proc/self too")
+	keyDir := fs.String("key-dir", "", "seal the records into a tamper-evident chain with the keys in `DIR` (see vigil keygen; needs -o)")
 	noRedact := fs.Bool("no-redact", false, "keep secrets in command lines and URLs (they are redacted by default)")
 	sendEvery := fs.Duration("send-report-interval", time.Minute, "record send totals of open sockets this often (0: only at close and exit)")
 	fs.Usage = func() {
@@ -58,6 +59,10 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "vigil trace: no command given")
 		fs.Usage()
+		return 2
+	}
+	if *keyDir != "" && *outPath == "" {
+		fmt.Fprintln(stderr, "vigil trace: --key-dir needs -o FILE")
 		return 2
 	}
 	cmdArgs := fs.Args()
@@ -74,7 +79,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	code, err := t.run(traceOptions{
 		Path: path, Args: cmdArgs, Name: *name, All: *all,
 		OutPath: *outPath, Stdout: stdout, RingBufferBytes: *ring,
-		AllReads: *allReads, NoRedact: *noRedact, SendEvery: *sendEvery,
+		AllReads: *allReads, NoRedact: *noRedact, SendEvery: *sendEvery, KeyDir: *keyDir,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
@@ -96,6 +101,7 @@ type traceOptions struct {
 	AllReads        bool
 	NoRedact        bool
 	SendEvery       time.Duration
+	KeyDir          string
 }
 
 type tracer struct {
@@ -145,6 +151,7 @@ func (t *tracer) run(o traceOptions) (int, error) {
 		Out:        out,
 		FileFilter: filter,
 		Redactor:   redactor,
+		KeyDir:     o.KeyDir,
 		AgentName: func(i uint32) string {
 			if i == traceAgent {
 				return o.Name

@@ -40,7 +40,22 @@ type Config struct {
 	Files         Files     `toml:"files"`
 	Network       Network   `toml:"network"`
 	Redaction     Redaction `toml:"redaction"`
+	Integrity     Integrity `toml:"integrity"`
 }
+
+// Integrity says where the keys that seal the records are.
+type Integrity struct {
+	// KeyDir holds the keys made by "vigil keygen"; the daemon refuses
+	// to run without them.
+	KeyDir string `toml:"key_dir"`
+	// EpochRecords and EpochPeriod end an epoch (checkpoint, key change)
+	// after this many records or this long, whichever comes first.
+	EpochRecords int      `toml:"epoch_records"`
+	EpochPeriod  Duration `toml:"epoch_period"`
+}
+
+// DefaultKeyDir is where the daemon looks for its keys by default.
+const DefaultKeyDir = "/var/lib/vigil/keys"
 
 // Network tunes network records.
 type Network struct {
@@ -146,6 +161,7 @@ func Default() Config {
 		Files:         DefaultFiles(),
 		Network:       Network{ReportInterval: Duration{time.Minute}},
 		Redaction:     Redaction{Enabled: true, Names: redact.DefaultNames, Marker: redact.DefaultMarker},
+		Integrity:     Integrity{KeyDir: DefaultKeyDir, EpochRecords: 10000, EpochPeriod: Duration{time.Minute}},
 	}
 }
 
@@ -226,6 +242,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Redaction.Redactor(); err != nil {
 		errs = append(errs, fmt.Errorf("redaction.names: %w", err))
+	}
+	if c.Integrity.KeyDir == "" {
+		errs = append(errs, errors.New("integrity.key_dir: empty (records are always sealed)"))
 	}
 	if c.Output.File == "" {
 		errs = append(errs, errors.New("output.file: empty"))

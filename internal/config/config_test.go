@@ -56,6 +56,10 @@ report_interval = "10s"
 
 [redaction]
 marker = "<secret>"
+
+[integrity]
+key_dir = "/etc/vigil/keys"
+epoch_records = 500
 `
 
 func TestLoadFull(t *testing.T) {
@@ -76,6 +80,7 @@ func TestLoadFull(t *testing.T) {
 		Files:     Files{IgnoreReadPrefixes: []string{"/opt/noise/"}, IgnoreSharedLibraries: false, IgnoreProcSelf: true},
 		Network:   Network{ReportInterval: Duration{10 * time.Second}},
 		Redaction: Redaction{Enabled: true, Names: redact.DefaultNames, Marker: "<secret>"},
+		Integrity: Integrity{KeyDir: "/etc/vigil/keys", EpochRecords: 500, EpochPeriod: Duration{time.Minute}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)

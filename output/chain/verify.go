@@ -163,8 +163,8 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 	// Content against its own hash.
 	body := appendCanonical(nil, n, "", isIntegrity)
 	if h := sha256.Sum256(body); !bytes.Equal(h[:], hash) {
+		// Chain on from the hash it claims, so only this record is named.
 		v.problem(seq, ProblemModified, "the record's content does not match its event.hash")
-		hash = h[:] // chain on from what the record now is
 	} else if canon := appendCanonical(nil, n, "", nil); !bytes.Equal(canon, line) {
 		v.problem(seq, ProblemModified, "the record is not in canonical form (it was rewritten)")
 	}
@@ -193,10 +193,15 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 		} else {
 			v.rep.Crashes++
 		}
-		v.epoch = epoch
 		if seq != 1 {
 			v.checkOrder(seq, prev)
+			// Its keys must be at the epoch the log before it implies; keys
+			// further on mean records after the last checkpoint are gone.
+			if epoch != v.epoch {
+				v.problem(seq, ProblemEpoch, fmt.Sprintf("the run before ended in epoch %d but this one starts in epoch %d: records after the last checkpoint are missing", v.epoch, epoch))
+			}
 		}
+		v.epoch = epoch
 	default:
 		v.checkOrder(seq, prev)
 		if epoch != v.epoch {
