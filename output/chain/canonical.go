@@ -2,136 +2,410 @@ package chain
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // node is a parsed JSON value that keeps numbers as written.
 type node struct {
 	kind  byte // 'o' object, 'a' array, 's' string, 'n' number, 'b' bool
 	str   string
-	num   json.Number
+	num   string
 	b     bool
-	keys  []string // object keys, in the order read
-	vals  map[string]*node
-	items []*node
+	pairs []pair  // object members, in the order read
+	items []*node // array items
+}
+
+type pair struct {
+	key string
+	val *node
+}
+
+// get returns an object member, or nil.
+func (n *node) get(k string) *node {
+	if n == nil || n.kind != 'o' {
+		return nil
+	}
+	for i := range n.pairs {
+		if n.pairs[i].key == k {
+			return n.pairs[i].val
+		}
+	}
+	return nil
+}
+
+// set replaces or adds an object member.
+func (n *node) set(k string, v *node) {
+	for i := range n.pairs {
+		if n.pairs[i].key == k {
+			n.pairs[i].val = v
+			return
+		}
+	}
+	n.pairs = append(n.pairs, pair{k, v})
 }
 
 // ErrNotCanonical: the input is valid JSON but not Vigil's canonical form.
 var ErrNotCanonical = errors.New("record is not in canonical form")
 
-// parse reads one JSON object. Duplicate keys, nulls and floats are
+const maxDepth = 32
+
+// parser reads the JSON subset records use: objects, arrays, strings,
+// integers and booleans. Duplicate keys, nulls and non-integers are
 // errors: a record never has them, so a line that does was not written
 // by Vigil.
+type parser struct {
+	b     []byte
+	i     int
+	err   error
+	slab  []node // nodes handed out by this parse; reused by the next
+	used  int
+	spare [][]node
+}
+
+// parse reads one JSON object. The result shares memory with line.
 func parse(line []byte) (*node, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	n, err := parseValue(dec, 0)
-	if err != nil {
-		return nil, err
+	var p parser
+	return p.parse(line)
+}
+
+// newNode hands out a node from the slab.
+func (p *parser) newNode(kind byte) *node {
+	if p.used == len(p.slab) {
+		if len(p.slab) > 0 {
+			p.spare = append(p.spare, p.slab)
+		}
+		p.slab, p.used = make([]node, max(64, 2*len(p.slab))), 0
 	}
-	if n.kind != 'o' {
+	n := &p.slab[p.used]
+	p.used++
+	*n = node{kind: kind, pairs: n.pairs[:0], items: n.items[:0]}
+	return n
+}
+
+// parse reads one JSON object, reusing the parser's memory: nodes from
+// an earlier parse are no longer valid. Strings without escapes share
+// memory with line.
+func (p *parser) parse(line []byte) (*node, error) {
+	*p = parser{b: line, slab: p.slab, spare: p.spare}
+	if len(p.spare) > 0 {
+		// Keep the largest slab; drop the rest.
+		for _, s := range p.spare {
+			if len(s) > len(p.slab) {
+				p.slab = s
+			}
+		}
+		p.spare = nil
+	}
+	p.space()
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
 		return nil, errors.New("record is not a JSON object")
 	}
-	if _, err := dec.Token(); err == nil {
-		return nil, errors.New("trailing data after the record")
+	n := p.value(0)
+	if p.err != nil {
+		return nil, fmt.Errorf("parse record: %w", p.err)
+	}
+	p.space()
+	if p.i != len(p.b) {
+		return nil, errors.New("parse record: trailing data after the record")
 	}
 	return n, nil
 }
 
-const maxDepth = 32
+func (p *parser) fail(format string, args ...any) *node {
+	if p.err == nil {
+		p.err = fmt.Errorf("offset %d: "+format, append([]any{p.i}, args...)...)
+	}
+	return nil
+}
 
-func parseValue(dec *json.Decoder, depth int) (*node, error) {
+func (p *parser) space() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(depth int) *node {
 	if depth > maxDepth {
-		return nil, errors.New("record nested too deeply")
+		return p.fail("nested too deeply")
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, fmt.Errorf("parse record: %w", err)
+	p.space()
+	if p.i >= len(p.b) {
+		return p.fail("unexpected end")
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			n := &node{kind: 'o', vals: map[string]*node{}}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, fmt.Errorf("parse record: %w", err)
-				}
-				k, ok := kt.(string)
+	switch c := p.b[p.i]; {
+	case c == '{':
+		p.i++
+		n := p.newNode('o')
+		p.space()
+		if p.i < len(p.b) && p.b[p.i] == '}' {
+			p.i++
+			return n
+		}
+		for {
+			p.space()
+			if p.i >= len(p.b) || p.b[p.i] != '"' {
+				return p.fail("object key is not a string")
+			}
+			k, ok := p.string()
+			if !ok {
+				return nil
+			}
+			if n.get(k) != nil {
+				return p.fail("duplicate key %q", k)
+			}
+			p.space()
+			if p.i >= len(p.b) || p.b[p.i] != ':' {
+				return p.fail("missing ':'")
+			}
+			p.i++
+			v := p.value(depth + 1)
+			if v == nil {
+				return nil
+			}
+			n.pairs = append(n.pairs, pair{k, v})
+			p.space()
+			if p.i >= len(p.b) {
+				return p.fail("unexpected end")
+			}
+			if p.b[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.b[p.i] == '}' {
+				p.i++
+				return n
+			}
+			return p.fail("expected ',' or '}'")
+		}
+	case c == '[':
+		p.i++
+		n := p.newNode('a')
+		p.space()
+		if p.i < len(p.b) && p.b[p.i] == ']' {
+			p.i++
+			return n
+		}
+		for {
+			v := p.value(depth + 1)
+			if v == nil {
+				return nil
+			}
+			n.items = append(n.items, v)
+			p.space()
+			if p.i >= len(p.b) {
+				return p.fail("unexpected end")
+			}
+			if p.b[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.b[p.i] == ']' {
+				p.i++
+				return n
+			}
+			return p.fail("expected ',' or ']'")
+		}
+	case c == '"':
+		s, ok := p.string()
+		if !ok {
+			return nil
+		}
+		n := p.newNode('s')
+		n.str = s
+		return n
+	case c == '-' || c >= '0' && c <= '9':
+		start := p.i
+		if c == '-' {
+			p.i++
+		}
+		digits := p.i
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+		}
+		if p.i == digits || (p.b[digits] == '0' && p.i-digits > 1) {
+			return p.fail("bad number")
+		}
+		if p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+			return p.fail("number is not an integer")
+		}
+		num := unsafe.String(&p.b[start], p.i-start)
+		if num == "-0" {
+			return p.fail("bad number")
+		}
+		n := p.newNode('n')
+		n.num = num
+		return n
+	case bytes.HasPrefix(p.b[p.i:], []byte("true")):
+		p.i += 4
+		n := p.newNode('b')
+		n.b = true
+		return n
+	case bytes.HasPrefix(p.b[p.i:], []byte("false")):
+		p.i += 5
+		return p.newNode('b')
+	case bytes.HasPrefix(p.b[p.i:], []byte("null")):
+		return p.fail("null value")
+	}
+	return p.fail("unexpected character %q", p.b[p.i])
+}
+
+// string reads a JSON string at p.i (on its opening quote).
+func (p *parser) string() (string, bool) {
+	p.i++ // opening quote
+	start := p.i
+	// Fast path: no escapes.
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			s := unsafe.String(unsafe.SliceData(p.b[start:p.i]), p.i-start)
+			p.i++
+			if !utf8.ValidString(s) {
+				p.fail("invalid UTF-8 in string")
+				return "", false
+			}
+			return s, true
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		p.i++
+	}
+	var sb []byte
+	sb = append(sb, p.b[start:p.i]...)
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			if !utf8.Valid(sb) {
+				p.fail("invalid UTF-8 in string")
+				return "", false
+			}
+			return string(sb), true
+		case c < 0x20:
+			p.fail("control character in string")
+			return "", false
+		case c == '\\':
+			if p.i+1 >= len(p.b) {
+				p.fail("unexpected end")
+				return "", false
+			}
+			e := p.b[p.i+1]
+			p.i += 2
+			switch e {
+			case '"', '\\', '/':
+				sb = append(sb, e)
+			case 'b':
+				sb = append(sb, '\b')
+			case 'f':
+				sb = append(sb, '\f')
+			case 'n':
+				sb = append(sb, '\n')
+			case 'r':
+				sb = append(sb, '\r')
+			case 't':
+				sb = append(sb, '\t')
+			case 'u':
+				r, ok := p.hex4()
 				if !ok {
-					return nil, errors.New("parse record: object key is not a string")
+					return "", false
 				}
-				if _, dup := n.vals[k]; dup {
-					return nil, fmt.Errorf("parse record: duplicate key %q", k)
+				if utf16.IsSurrogate(r) {
+					if p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+						p.i += 2
+						r2, ok := p.hex4()
+						if !ok {
+							return "", false
+						}
+						r = utf16.DecodeRune(r, r2)
+					} else {
+						r = utf8.RuneError
+					}
 				}
-				v, err := parseValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.keys = append(n.keys, k)
-				n.vals[k] = v
+				sb = utf8.AppendRune(sb, r)
+			default:
+				p.fail("bad escape \\%c", e)
+				return "", false
 			}
-			_, err := dec.Token() // '}'
-			return n, err
-		case '[':
-			n := &node{kind: 'a'}
-			for dec.More() {
-				v, err := parseValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				n.items = append(n.items, v)
-			}
-			_, err := dec.Token() // ']'
-			return n, err
+		default:
+			sb = append(sb, c)
+			p.i++
 		}
-	case string:
-		return &node{kind: 's', str: t}, nil
-	case json.Number:
-		if strings.ContainsAny(string(t), ".eE") || (strings.HasPrefix(string(t), "-0") && t != "-0") {
-			return nil, fmt.Errorf("parse record: number %s is not an integer", t)
-		}
-		return &node{kind: 'n', num: t}, nil
-	case bool:
-		return &node{kind: 'b', b: t}, nil
-	case nil:
-		return nil, errors.New("parse record: null value")
 	}
-	return nil, fmt.Errorf("parse record: unexpected token %v", tok)
+	p.fail("unterminated string")
+	return "", false
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if p.i+4 > len(p.b) {
+		p.fail("short \\u escape")
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.b[p.i : p.i+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			r |= rune(c-'A') + 10
+		default:
+			p.fail("bad \\u escape")
+			return 0, false
+		}
+	}
+	p.i += 4
+	return r, true
 }
 
 // appendCanonical writes n with object keys sorted bytewise, no
-// whitespace, strings escaped minimally (", \ and control characters;
-// everything else as UTF-8), integers as written. skip names top-level
-// paths ("event.hash", "Vigil.chain") to leave out.
-func appendCanonical(b []byte, n *node, prefix string, skip func(string) bool) []byte {
+// whitespace, strings escaped minimally (", \\ and control characters;
+// everything else as UTF-8), integers as written. With bare, the
+// integrity fields (event.hash and Vigil.chain) are left out, and so is
+// a Vigil object that held nothing else.
+func appendCanonical(b []byte, n *node, bare bool) []byte {
 	switch n.kind {
 	case 'o':
-		keys := slices.Clone(n.keys)
-		slices.Sort(keys)
+		slices.SortFunc(n.pairs, func(x, y pair) int { return strings.Compare(x.key, y.key) })
 		b = append(b, '{')
 		first := true
-		for _, k := range keys {
-			path := k
-			if prefix != "" {
-				path = prefix + "." + k
-			}
-			if skip != nil && (skip(path) || emptiedBySkip(n.vals[k], path, skip)) {
-				continue
+		for _, kv := range n.pairs {
+			v, skip := kv.val, ""
+			if bare {
+				switch kv.key {
+				case "event":
+					skip = "hash"
+				case "Vigil":
+					skip = "chain"
+					if v.kind == 'o' && len(v.pairs) == 1 && v.pairs[0].key == "chain" {
+						continue
+					}
+				}
 			}
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendString(b, k)
+			b = appendString(b, kv.key)
 			b = append(b, ':')
-			b = appendCanonical(b, n.vals[k], path, skip)
+			if skip != "" && v.kind == 'o' {
+				b = appendObjectWithout(b, v, skip)
+			} else {
+				b = appendCanonical(b, v, false)
+			}
 		}
 		return append(b, '}')
 	case 'a':
@@ -140,7 +414,7 @@ func appendCanonical(b []byte, n *node, prefix string, skip func(string) bool) [
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendCanonical(b, v, prefix, skip)
+			b = appendCanonical(b, v, false)
 		}
 		return append(b, ']')
 	case 's':
@@ -156,20 +430,24 @@ func appendCanonical(b []byte, n *node, prefix string, skip func(string) bool) [
 	return b
 }
 
-// emptiedBySkip reports whether n is an object all of whose keys are
-// skipped: it was created only to hold skipped fields, so it is left out
-// as a whole (a record never holds an empty object otherwise).
-func emptiedBySkip(n *node, prefix string, skip func(string) bool) bool {
-	if n.kind != 'o' || len(n.keys) == 0 {
-		return false
-	}
-	for _, k := range n.keys {
-		path := prefix + "." + k
-		if !skip(path) && !emptiedBySkip(n.vals[k], path, skip) {
-			return false
+// appendObjectWithout writes an object less one member.
+func appendObjectWithout(b []byte, n *node, without string) []byte {
+	slices.SortFunc(n.pairs, func(x, y pair) int { return strings.Compare(x.key, y.key) })
+	b = append(b, '{')
+	first := true
+	for _, kv := range n.pairs {
+		if kv.key == without {
+			continue
 		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, kv.key)
+		b = append(b, ':')
+		b = appendCanonical(b, kv.val, false)
 	}
-	return true
+	return append(b, '}')
 }
 
 const hexDigits = "0123456789abcdef"
@@ -223,5 +501,5 @@ func Canonical(line []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendCanonical(nil, n, "", nil), nil
+	return appendCanonical(nil, n, false), nil
 }

@@ -19,7 +19,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -53,6 +52,7 @@ type Chain struct {
 	inEpoch    int
 	epochStart time.Time
 	body       []byte
+	p          parser
 }
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -87,7 +87,7 @@ func (c *Chain) Sequence() uint64 { return c.seq }
 // fields; its event.sequence is replaced) and appends it, newline
 // terminated, to dst — followed by a checkpoint when the epoch is over.
 func (c *Chain) Append(dst, record []byte) ([]byte, error) {
-	n, err := parse(record)
+	n, err := c.p.parse(record)
 	if err != nil {
 		return dst, err
 	}
@@ -158,13 +158,11 @@ func mac(key []byte, seq uint64, prev, hash []byte) []byte {
 	return m.Sum(nil)
 }
 
-func isIntegrity(path string) bool { return path == "event.hash" || path == "Vigil.chain" }
-
 // seal numbers, hashes and MACs a parsed record and appends it.
 func (c *Chain) seal(dst []byte, n *node) ([]byte, error) {
 	c.seq++
 	setPath(n, "event.sequence", number(c.seq))
-	c.body = appendCanonical(c.body[:0], n, "", isIntegrity)
+	c.body = appendCanonical(c.body[:0], n, true)
 	h := sha256.Sum256(c.body)
 	setPath(n, "event.hash", str(hex.EncodeToString(h[:])))
 	setPath(n, "Vigil.chain", object(map[string]*node{
@@ -172,7 +170,7 @@ func (c *Chain) seal(dst []byte, n *node) ([]byte, error) {
 		"prev":  str(hex.EncodeToString(c.prev[:])),
 		"hmac":  str(hex.EncodeToString(mac(c.cfg.Keys.mac, c.seq, c.prev[:], h[:]))),
 	}))
-	dst = appendCanonical(dst, n, "", nil)
+	dst = appendCanonical(dst, n, false)
 	dst = append(dst, '\n')
 	if err := c.tree.Append(rfc6962.DefaultHasher.HashLeaf(h[:]), nil); err != nil {
 		return dst, fmt.Errorf("merkle tree: %w", err)
@@ -204,25 +202,18 @@ func (c *Chain) control(action string, vigil map[string]*node) ([]byte, error) {
 }
 
 func object(m map[string]*node) *node {
-	n := &node{kind: 'o', vals: map[string]*node{}}
+	n := &node{kind: 'o'}
 	for k, v := range m {
 		if v.kind == 's' && v.str == "" {
 			continue // an empty identity field is left out
 		}
-		n.keys = append(n.keys, k)
-		n.vals[k] = v
+		n.pairs = append(n.pairs, pair{k, v})
 	}
 	return n
 }
 
 func str(s string) *node    { return &node{kind: 's', str: s} }
-func number(v uint64) *node { return &node{kind: 'n', num: json.Number(strconv.FormatUint(v, 10))} }
-func lookup(n *node, k string) *node {
-	if n == nil || n.kind != 'o' {
-		return nil
-	}
-	return n.vals[k]
-}
+func number(v uint64) *node { return &node{kind: 'n', num: strconv.FormatUint(v, 10)} }
 
 // setPath sets a dotted path in an object, creating objects on the way.
 func setPath(n *node, path string, v *node) {
@@ -233,19 +224,13 @@ func setPath(n *node, path string, v *node) {
 		}
 		k := path[:i]
 		if i == len(path) {
-			if _, ok := n.vals[k]; !ok {
-				n.keys = append(n.keys, k)
-			}
-			n.vals[k] = v
+			n.set(k, v)
 			return
 		}
-		next := n.vals[k]
+		next := n.get(k)
 		if next == nil || next.kind != 'o' {
-			next = &node{kind: 'o', vals: map[string]*node{}}
-			if _, ok := n.vals[k]; !ok {
-				n.keys = append(n.keys, k)
-			}
-			n.vals[k] = next
+			next = &node{kind: 'o'}
+			n.set(k, next)
 		}
 		n, path = next, path[i+1:]
 	}
@@ -258,7 +243,7 @@ func getPath(n *node, path string) *node {
 		for i < len(path) && path[i] != '.' {
 			i++
 		}
-		n = lookup(n, path[:i])
+		n = n.get(path[:i])
 		if i == len(path) {
 			return n
 		}

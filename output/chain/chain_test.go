@@ -194,11 +194,11 @@ func reseal(t *testing.T, line, key []byte, epoch uint64, change func(*node)) []
 	change(n)
 	seq, _ := uintAt(n, "event.sequence")
 	prev, _ := hex.DecodeString(strAt(n, "Vigil.chain.prev"))
-	h := sha256.Sum256(appendCanonical(nil, n, "", isIntegrity))
+	h := sha256.Sum256(appendCanonical(nil, n, true))
 	setPath(n, "event.hash", str(hex.EncodeToString(h[:])))
 	setPath(n, "Vigil.chain.epoch", number(epoch))
 	setPath(n, "Vigil.chain.hmac", str(hex.EncodeToString(mac(key, seq, prev, h[:]))))
-	return append(appendCanonical(nil, n, "", nil), '\n')
+	return append(appendCanonical(nil, n, false), '\n')
 }
 
 var _ = strings.Contains

@@ -71,6 +71,7 @@ type Verifier struct {
 	sealed bool   // the last record was a seal
 	macOK  int    // records whose HMAC verified
 	lastCk uint64 // sequence of the last checkpoint
+	p      parser
 }
 
 // Verify checks files in order, as one log.
@@ -129,7 +130,7 @@ func uintAt(n *node, path string) (uint64, bool) {
 	if x == nil || x.kind != 'n' {
 		return 0, false
 	}
-	u, err := strconv.ParseUint(string(x.num), 10, 64)
+	u, err := strconv.ParseUint(x.num, 10, 64)
 	return u, err == nil
 }
 
@@ -141,7 +142,7 @@ func strAt(n *node, path string) string {
 }
 
 func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error {
-	n, err := parse(line)
+	n, err := v.p.parse(line)
 	if err != nil {
 		v.problem(v.seq+1, ProblemDamaged, fmt.Sprintf("line %d is not a record: %v", v.line, err))
 		return nil
@@ -161,11 +162,11 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 	isChain := strAt(n, "event.dataset") == "vigil.chain"
 
 	// Content against its own hash.
-	body := appendCanonical(nil, n, "", isIntegrity)
+	body := appendCanonical(nil, n, true)
 	if h := sha256.Sum256(body); !bytes.Equal(h[:], hash) {
 		// Chain on from the hash it claims, so only this record is named.
 		v.problem(seq, ProblemModified, "the record's content does not match its event.hash")
-	} else if canon := appendCanonical(nil, n, "", nil); !bytes.Equal(canon, line) {
+	} else if canon := appendCanonical(nil, n, false); !bytes.Equal(canon, line) {
 		v.problem(seq, ProblemModified, "the record is not in canonical form (it was rewritten)")
 	}
 
