@@ -40,14 +40,38 @@ func NewEncoder(id Identity, now func() time.Time) *Encoder {
 // Sequence is the event.sequence of the last record encoded.
 func (e *Encoder) Sequence() uint64 { return e.seq }
 
+// SetSequence makes the next record's event.sequence n+1.
+func (e *Encoder) SetSequence(n uint64) { e.seq = n }
+
 // Append appends r as one JSON line (with its newline) to dst.
 func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	e.seq++
 	j := &e.j
-	j.b, j.more = append(dst, '{'), false
+	j.b, j.more, j.depth = append(dst, '{'), false, 0
+	j.begin()
 
 	ev := r.Event
+	// Top-level members in key order where it is cheap to keep (so the
+	// object usually needs no sorting): @timestamp, Vigil, agent, ...
 	j.time("@timestamp", r.Time)
+	e.vigil(r)
+
+	j.open("agent")
+	j.strNonEmpty("ephemeral_id", e.id.EphemeralID)
+	j.strNonEmpty("id", e.id.AgentID)
+	j.str("type", "vigil")
+	j.strNonEmpty("version", e.id.AgentVersion)
+	j.close()
+
+	if p := r.Process; p != nil {
+		if r.File != nil {
+			e.file(r)
+		}
+		if r.Net != nil {
+			e.network(r)
+		}
+	}
+
 	j.open("ecs")
 	j.str("version", ECSVersion)
 	j.close()
@@ -77,101 +101,92 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	j.time("created", e.now())
 	j.close()
 
+	p := r.Process
+	if p != nil && p.Agent != "" {
+		j.open("gen_ai")
+		j.open("agent")
+		j.str("name", p.Agent)
+		j.close()
+		j.close()
+	}
+
 	j.open("host")
-	j.strNonEmpty("name", e.id.HostName)
-	j.strNonEmpty("id", e.id.HostID)
 	j.open("boot")
 	j.str("id", e.id.BootID)
 	j.close()
+	j.strNonEmpty("id", e.id.HostID)
+	j.strNonEmpty("name", e.id.HostName)
 	j.close()
 
-	j.open("agent")
-	j.str("type", "vigil")
-	j.strNonEmpty("version", e.id.AgentVersion)
-	j.strNonEmpty("id", e.id.AgentID)
-	j.strNonEmpty("ephemeral_id", e.id.EphemeralID)
-	j.close()
-
-	if p := r.Process; p != nil {
+	if p != nil {
+		e.process(r, p)
 		j.open("user")
 		j.uintStr("id", uint64(p.EUID))
 		j.close()
-		e.process(r, p)
-		if r.File != nil {
-			e.file(r)
-		}
-		if r.Net != nil {
-			e.network(r)
-		}
-		if p.Agent != "" {
-			j.open("gen_ai")
-			j.open("agent")
-			j.str("name", p.Agent)
-			j.close()
-			j.close()
-		}
 	}
-	e.vigil(r)
 
-	j.b = append(j.b, '}', '\n')
+	j.end()
+	j.b = append(j.b, '\n')
 	return j.b
 }
 
 func (e *Encoder) eventHead(kind, category, typ, action, dataset string) {
 	j := &e.j
-	j.str("kind", kind)
+	j.str("action", action)
 	if category != "" {
 		j.strs("category", category)
+	}
+	j.str("dataset", dataset)
+	j.str("kind", kind)
+	j.str("module", "vigil")
+	if category != "" {
 		j.strs("type", typ)
 	}
-	j.str("action", action)
-	j.str("module", "vigil")
-	j.str("dataset", dataset)
 }
 
+// process writes the process object, its members in key order (the
+// canonical order, so the object needs no sorting).
 func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	j := &e.j
+	k := r.Event.Kind
 	j.open("process")
-	j.str("entity_id", p.EntityID)
-	j.uint("pid", uint64(p.PID))
-	j.strNonEmpty("name", p.Name)
-	e.command(p.Executable, p.Args, p.Argc)
-	j.strNonEmpty("working_directory", p.Cwd)
-	if !p.Start.IsZero() {
-		j.time("start", p.Start)
+	if len(p.Args) > 0 {
+		j.strs("args", p.Args...)
+		j.uint("args_count", uint64(max(p.Argc, len(p.Args))))
+		j.key("command_line")
+		j.b = append(j.b, '"')
+		for i, a := range p.Args {
+			if i > 0 {
+				j.b = append(j.b, ' ')
+			}
+			j.b = appendEscaped(j.b, a)
+		}
+		j.b = append(j.b, '"')
+		j.more = true
 	}
+	if k == sensor.KindExit {
+		j.time("end", p.End)
+	}
+	j.str("entity_id", p.EntityID)
+	j.strNonEmpty("executable", p.Executable)
+	if k == sensor.KindExit {
+		j.int("exit_code", int64(p.ExitCode))
+	}
+	j.open("group")
+	j.uintStr("id", uint64(p.EGID))
+	j.close()
 	if p.ExeHash != "" {
 		j.open("hash")
 		j.str("sha256", p.ExeHash)
 		j.close()
 	}
-	if r.Event.Kind == sensor.KindExit {
-		j.time("end", p.End)
-		j.int("exit_code", int64(p.ExitCode))
-	}
-	if k := r.Event.Kind; k != sensor.KindFork && k != sensor.KindHash {
-		j.open("thread")
-		j.uint("id", uint64(r.Event.Task.TID))
-		j.close()
-	}
-	j.open("user")
-	j.uintStr("id", uint64(p.EUID))
-	j.close()
-	j.open("real_user")
-	j.uintStr("id", uint64(p.UID))
-	j.close()
-	j.open("group")
-	j.uintStr("id", uint64(p.EGID))
-	j.close()
-	j.open("real_group")
-	j.uintStr("id", uint64(p.GID))
-	j.close()
+	j.strNonEmpty("name", p.Name)
 	if par := r.Parent; par != nil {
 		j.open("parent")
 		j.str("entity_id", par.EntityID)
-		j.uint("pid", uint64(par.PID))
-		j.strNonEmpty("name", par.Name)
 		j.strNonEmpty("executable", par.Executable)
+		j.strNonEmpty("name", par.Name)
+		j.uint("pid", uint64(par.PID))
 		if !par.Start.IsZero() {
 			j.time("start", par.Start)
 		}
@@ -181,37 +196,35 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 		j.uint("pid", uint64(p.PPID))
 		j.close()
 	}
+	j.uint("pid", uint64(p.PID))
 	if prev := r.Previous; prev != nil {
 		j.open("previous")
-		j.strNonEmpty("executable", prev.Executable)
 		if len(prev.Args) > 0 {
 			j.strs("args", prev.Args...)
 			j.uint("args_count", uint64(max(prev.Argc, len(prev.Args))))
 		}
+		j.strNonEmpty("executable", prev.Executable)
 		j.close()
 	}
+	j.open("real_group")
+	j.uintStr("id", uint64(p.GID))
 	j.close()
-}
-
-// command writes executable, args, args_count and command_line.
-func (e *Encoder) command(exe string, args []string, argc int) {
-	j := &e.j
-	j.strNonEmpty("executable", exe)
-	if len(args) == 0 {
-		return
+	j.open("real_user")
+	j.uintStr("id", uint64(p.UID))
+	j.close()
+	if !p.Start.IsZero() {
+		j.time("start", p.Start)
 	}
-	j.strs("args", args...)
-	j.uint("args_count", uint64(max(argc, len(args))))
-	j.key("command_line")
-	j.b = append(j.b, '"')
-	for i, a := range args {
-		if i > 0 {
-			j.b = append(j.b, ' ')
-		}
-		j.b = appendEscaped(j.b, a)
+	if k != sensor.KindFork && k != sensor.KindHash {
+		j.open("thread")
+		j.uint("id", uint64(r.Event.Task.TID))
+		j.close()
 	}
-	j.b = append(j.b, '"')
-	j.more = true
+	j.open("user")
+	j.uintStr("id", uint64(p.EUID))
+	j.close()
+	j.strNonEmpty("working_directory", p.Cwd)
+	j.close()
 }
 
 func (e *Encoder) vigil(r *correlate.Record) {
@@ -235,14 +248,6 @@ func (e *Encoder) vigil(r *correlate.Record) {
 	}
 	if r.Net != nil {
 		e.vigilNet(r)
-	}
-	if p.RootID != "" {
-		j.open("tree")
-		j.open("root")
-		j.str("entity_id", p.RootID)
-		j.uint("pid", uint64(p.Tree.RootPID))
-		j.close()
-		j.close()
 	}
 	j.open("process")
 	j.str("source", p.Source.String())
@@ -275,5 +280,13 @@ func (e *Encoder) vigil(r *correlate.Record) {
 		}
 	}
 	j.close()
+	if p.RootID != "" {
+		j.open("tree")
+		j.open("root")
+		j.str("entity_id", p.RootID)
+		j.uint("pid", uint64(p.Tree.RootPID))
+		j.close()
+		j.close()
+	}
 	j.close()
 }

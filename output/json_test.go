@@ -147,6 +147,7 @@ func FuzzAppendString(f *testing.F) {
 func TestJSONBuf(t *testing.T) {
 	var j jsonBuf
 	j.b = append(j.b, '{')
+	j.begin()
 	j.str("s", "v")
 	j.open("o")
 	j.uint("u", 18446744073709551615)
@@ -162,9 +163,11 @@ func TestJSONBuf(t *testing.T) {
 	j.open("e")
 	j.close()
 	j.time("ts", time.Date(2026, 3, 4, 5, 6, 7, 8, time.FixedZone("X", 3600)))
-	j.b = append(j.b, '}')
-	want := `{"s":"v","o":{"u":18446744073709551615,"i":-9223372036854775808,"us":"42","t":true,"f":false},` +
-		`"a":["x","\"",""],"empty":[],"kept":"k","e":{},"ts":"2026-03-04T04:06:07.000000008Z"}`
+	j.end()
+	// Members come out sorted by key at every level (canonical form).
+	want := `{"a":["x","\"",""],"e":{},"empty":[],"kept":"k",` +
+		`"o":{"f":false,"i":-9223372036854775808,"t":true,"u":18446744073709551615,"us":"42"},` +
+		`"s":"v","ts":"2026-03-04T04:06:07.000000008Z"}`
 	if string(j.b) != want {
 		t.Errorf("got  %s\nwant %s", j.b, want)
 	}

@@ -177,12 +177,12 @@ func (e *Encoder) dns(m *netparse.DNSMessage) {
 				j.b = append(j.b, ',')
 			}
 			j.b = append(j.b, '{')
-			j.more = false
+			j.begin()
 			j.str("name", a.Name)
 			j.str("type", a.Type)
 			j.uint("ttl", uint64(a.TTL))
 			j.strNonEmpty("data", a.Data)
-			j.b = append(j.b, '}')
+			j.end()
 		}
 		j.b = append(j.b, ']')
 		j.more = true

@@ -16,6 +16,14 @@ type Sealer interface {
 	Seal(dst []byte) ([]byte, error)
 }
 
+// canonicalSealer is a Sealer with a fast path for records already in
+// canonical form whose sequence it chose (output/chain.Chain).
+type canonicalSealer interface {
+	Sealer
+	Sequence() uint64
+	AppendCanonical(dst, record []byte) ([]byte, error)
+}
+
 // flushAt is how much the Writer buffers before writing.
 const flushAt = 64 << 10
 
@@ -43,13 +51,23 @@ func NewSealedWriter(w io.Writer, enc *Encoder, sealer Sealer, start []byte) *Wr
 
 // Write encodes and buffers one record.
 func (w *Writer) Write(r *correlate.Record) error {
-	w.line = w.enc.Append(w.line[:0], r)
-	if w.sealer != nil {
+	if cs, ok := w.sealer.(canonicalSealer); ok {
+		// The encoder writes canonical form; numbered as the chain's next
+		// record it can be sealed in place.
+		w.enc.SetSequence(cs.Sequence())
+		w.line = w.enc.Append(w.line[:0], r)
+		var err error
+		if w.buf, err = cs.AppendCanonical(w.buf, w.line); err != nil {
+			return fmt.Errorf("seal record %d: %w", w.enc.Sequence(), err)
+		}
+	} else if w.sealer != nil {
+		w.line = w.enc.Append(w.line[:0], r)
 		var err error
 		if w.buf, err = w.sealer.Append(w.buf, w.line); err != nil {
 			return fmt.Errorf("seal record %d: %w", w.enc.Sequence(), err)
 		}
 	} else {
+		w.line = w.enc.Append(w.line[:0], r)
 		w.buf = append(w.buf, w.line...)
 	}
 	if len(w.buf) >= flushAt {

@@ -20,6 +20,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"strconv"
 	"time"
 
@@ -53,6 +54,23 @@ type Chain struct {
 	epochStart time.Time
 	body       []byte
 	p          parser
+	hm         hash.Hash // HMAC under the current epoch's key
+	hmEpoch    uint64
+}
+
+// macOf is the HMAC of a record under the current epoch's key, with the
+// HMAC state reused until the key changes.
+func (c *Chain) macOf(seq uint64, prev, h []byte, out []byte) []byte {
+	if c.hm == nil || c.hmEpoch != c.cfg.Keys.Epoch() {
+		c.hm, c.hmEpoch = hmac.New(sha256.New, c.cfg.Keys.mac), c.cfg.Keys.Epoch()
+	}
+	c.hm.Reset()
+	var s [8]byte
+	binary.BigEndian.PutUint64(s[:], seq)
+	c.hm.Write(s[:])
+	c.hm.Write(prev)
+	c.hm.Write(h)
+	return c.hm.Sum(out)
 }
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -168,7 +186,7 @@ func (c *Chain) seal(dst []byte, n *node) ([]byte, error) {
 	setPath(n, "Vigil.chain", object(map[string]*node{
 		"epoch": number(c.cfg.Keys.Epoch()),
 		"prev":  str(hex.EncodeToString(c.prev[:])),
-		"hmac":  str(hex.EncodeToString(mac(c.cfg.Keys.mac, c.seq, c.prev[:], h[:]))),
+		"hmac":  str(hex.EncodeToString(c.macOf(c.seq, c.prev[:], h[:], nil))),
 	}))
 	dst = appendCanonical(dst, n, false)
 	dst = append(dst, '\n')

@@ -1,0 +1,97 @@
+package chain
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// errNoFastPath: the record is not shaped for in-place sealing.
+var errNoFastPath = errors.New("record not shaped for in-place sealing")
+
+// AppendCanonical seals a record that is already in canonical form, has
+// a "Vigil" object and an "event" object with an "action" and a "kind",
+// and whose event.sequence is the chain's next one (Vigil's encoder
+// writes exactly such records). It splices the integrity fields into
+// the record without parsing it, and otherwise falls back to Append.
+func (c *Chain) AppendCanonical(dst, record []byte) ([]byte, error) {
+	record = bytes.TrimSuffix(record, []byte("\n"))
+	vigilAt, hashAt, err := c.splicePoints(record)
+	if err != nil {
+		return c.Append(dst, record)
+	}
+	c.seq++
+	h := sha256.Sum256(record)
+	var chainJSON [200]byte
+	cj := append(chainJSON[:0], `"chain":{"epoch":`...)
+	cj = strconv.AppendUint(cj, c.cfg.Keys.Epoch(), 10)
+	cj = append(cj, `,"hmac":"`...)
+	var sum [sha256.Size]byte
+	cj = hex.AppendEncode(cj, c.macOf(c.seq, c.prev[:], h[:], sum[:0]))
+	cj = append(cj, `","prev":"`...)
+	cj = hex.AppendEncode(cj, c.prev[:])
+	cj = append(cj, `"}`...)
+	if record[vigilAt] != '}' {
+		cj = append(cj, ',')
+	}
+	dst = append(dst, record[:vigilAt]...)
+	dst = append(dst, cj...)
+	dst = append(dst, record[vigilAt:hashAt]...)
+	dst = append(dst, `,"hash":"`...)
+	dst = hex.AppendEncode(dst, h[:])
+	dst = append(dst, '"')
+	dst = append(dst, record[hashAt:]...)
+	dst = append(dst, '\n')
+	if err := c.tree.Append(rfc6962.DefaultHasher.HashLeaf(h[:]), nil); err != nil {
+		return dst, fmt.Errorf("merkle tree: %w", err)
+	}
+	c.prev = h
+	c.inEpoch++
+	if c.inEpoch >= c.cfg.EpochRecords || c.cfg.Now().Sub(c.epochStart) >= c.cfg.EpochPeriod {
+		return c.Checkpoint(dst)
+	}
+	return dst, nil
+}
+
+// splicePoints finds where Vigil.chain goes (just inside the top-level
+// "Vigil" object: "chain" sorts before every other Vigil member) and where
+// event.hash goes (before event's "kind"), and checks event.sequence. In
+// canonical form a quote inside a string is escaped, so these byte
+// patterns only match keys.
+func (c *Chain) splicePoints(r []byte) (vigilAt, hashAt int, err error) {
+	if !bytes.HasPrefix(r, []byte(`{"@timestamp":`)) {
+		return 0, 0, errNoFastPath
+	}
+	v := bytes.Index(r, []byte(`,"Vigil":{`))
+	e := bytes.Index(r, []byte(`,"event":{"action":`))
+	if v < 0 || e < 0 || v > e {
+		return 0, 0, errNoFastPath
+	}
+	vigilAt = v + len(`,"Vigil":{`)
+	if bytes.HasPrefix(r[vigilAt:], []byte(`"chain"`)) {
+		return 0, 0, errNoFastPath
+	}
+	k := bytes.Index(r[e:], []byte(`,"kind":`))
+	if k < 0 || bytes.Contains(r[e:e+k], []byte(`,"hash":`)) {
+		return 0, 0, errNoFastPath
+	}
+	hashAt = e + k
+	s := bytes.Index(r[e:], []byte(`,"sequence":`))
+	if s < 0 {
+		return 0, 0, errNoFastPath
+	}
+	digits := r[e+s+len(`,"sequence":`):]
+	n := 0
+	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	if seq, err := strconv.ParseUint(string(digits[:n]), 10, 64); err != nil || seq != c.seq+1 {
+		return 0, 0, errNoFastPath
+	}
+	return vigilAt, hashAt, nil
+}
