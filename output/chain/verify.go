@@ -125,6 +125,131 @@ func (v *Verifier) key(e uint64) []byte {
 	return k
 }
 
+// slowRecord parses a record and checks its content against its hash and
+// its canonical form. stop means the line is not a usable record.
+func (v *Verifier) slowRecord(line []byte) (sealed, bool) {
+	n, err := v.p.parse(line)
+	if err != nil {
+		v.problem(v.seq+1, ProblemDamaged, fmt.Sprintf("line %d is not a record: %v", v.line, err))
+		return sealed{}, true
+	}
+	r := sealed{n: n, action: strAt(n, "event.action"), dataset: strAt(n, "event.dataset")}
+	var ok1, ok2 bool
+	r.seq, ok1 = uintAt(n, "event.sequence")
+	r.epoch, ok2 = uintAt(n, "Vigil.chain.epoch")
+	var err1, err2, err3 error
+	r.hash, err1 = hex.DecodeString(strAt(n, "event.hash"))
+	r.prev, err2 = hex.DecodeString(strAt(n, "Vigil.chain.prev"))
+	r.sum, err3 = hex.DecodeString(strAt(n, "Vigil.chain.hmac"))
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil || len(r.hash) != 32 || len(r.prev) != 32 {
+		v.rep.Records++
+		v.problem(v.seq+1, ProblemDamaged, "record lacks its integrity fields")
+		return sealed{}, true
+	}
+	body := appendCanonical(nil, n, true)
+	if h := sha256.Sum256(body); !bytes.Equal(h[:], r.hash) {
+		// Chain on from the hash it claims, so only this record is named.
+		v.problem(r.seq, ProblemModified, "the record's content does not match its event.hash")
+	} else if canon := appendCanonical(nil, n, false); !bytes.Equal(canon, line) {
+		v.problem(r.seq, ProblemModified, "the record is not in canonical form (it was rewritten)")
+	}
+	return r, false
+}
+
+// fastRecord takes a record sealed in place apart by its byte layout:
+// the Vigil.chain fragment right after "Vigil":{ and event.hash right
+// before event.kind. ok means the layout matched and the content hashes
+// to its event.hash.
+func (v *Verifier) fastRecord(line []byte) (sealed, bool) {
+	const vigilKey, chainKey = `,"Vigil":{`, `"chain":{"epoch":`
+	vi := bytes.Index(line, []byte(vigilKey))
+	if vi < 0 || !bytes.HasPrefix(line[vi+len(vigilKey):], []byte(chainKey)) {
+		return sealed{}, false
+	}
+	c := vi + len(vigilKey) + len(chainKey)
+	var r sealed
+	n := 0
+	for c+n < len(line) && line[c+n] >= '0' && line[c+n] <= '9' {
+		n++
+	}
+	epoch, err := strconv.ParseUint(string(line[c:c+n]), 10, 64)
+	if err != nil {
+		return sealed{}, false
+	}
+	r.epoch, c = epoch, c+n
+	take := func(prefix string) []byte {
+		if !bytes.HasPrefix(line[c:], []byte(prefix)) || c+len(prefix)+64 > len(line) {
+			return nil
+		}
+		b, err := hex.DecodeString(string(line[c+len(prefix) : c+len(prefix)+64]))
+		if err != nil {
+			return nil
+		}
+		c += len(prefix) + 64
+		return b
+	}
+	if r.sum = take(`,"hmac":"`); r.sum == nil {
+		return sealed{}, false
+	}
+	if r.prev = take(`","prev":"`); r.prev == nil || !bytes.HasPrefix(line[c:], []byte(`"},`)) {
+		return sealed{}, false
+	}
+	chainEnd := c + len(`"},`)
+	ei := bytes.Index(line[chainEnd:], []byte(`,"event":{"action":"`))
+	if ei < 0 {
+		return sealed{}, false
+	}
+	ei += chainEnd
+	hi := bytes.Index(line[ei:], []byte(`,"hash":"`))
+	if hi < 0 {
+		return sealed{}, false
+	}
+	hi += ei
+	c = hi
+	if r.hash = take(`,"hash":"`); r.hash == nil || !bytes.HasPrefix(line[c:], []byte(`","kind":`)) {
+		return sealed{}, false
+	}
+	hashEnd := c + 1
+	// The body as it was hashed: the line without the two fragments.
+	d := sha256.New()
+	d.Write(line[:vi+len(vigilKey)])
+	d.Write(line[chainEnd:hi])
+	d.Write(line[hashEnd:])
+	if !bytes.Equal(d.Sum(nil), r.hash) {
+		return sealed{}, false
+	}
+	event := line[ei:hi]
+	r.action = fieldString(event, `"action":"`)
+	r.dataset = fieldString(event, `,"dataset":"`)
+	s := bytes.Index(line[hashEnd:], []byte(`,"sequence":`))
+	if s < 0 {
+		return sealed{}, false
+	}
+	digits := line[hashEnd+s+len(`,"sequence":`):]
+	n = 0
+	for n < len(digits) && digits[n] >= '0' && digits[n] <= '9' {
+		n++
+	}
+	if r.seq, err = strconv.ParseUint(string(digits[:n]), 10, 64); err != nil {
+		return sealed{}, false
+	}
+	return r, true
+}
+
+// fieldString reads a string value after key in b (values without escapes).
+func fieldString(b []byte, key string) string {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return ""
+	}
+	rest := b[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
 func uintAt(n *node, path string) (uint64, bool) {
 	x := getPath(n, path)
 	if x == nil || x.kind != 'n' {
@@ -141,33 +266,35 @@ func strAt(n *node, path string) string {
 	return ""
 }
 
+// sealed is what a record's integrity fields say.
+type sealed struct {
+	seq, epoch      uint64
+	hash, prev, sum []byte
+	action, dataset string
+	n               *node // the parsed record; nil on the fast path
+}
+
 func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error {
-	n, err := v.p.parse(line)
-	if err != nil {
-		v.problem(v.seq+1, ProblemDamaged, fmt.Sprintf("line %d is not a record: %v", v.line, err))
-		return nil
+	// Fast path: a record sealed in place is checked without parsing it.
+	// Anything unexpected, or a hash that does not match, goes through the
+	// full parse for a precise report.
+	r, ok := v.fastRecord(line)
+	if !ok {
+		var stop bool
+		if r, stop = v.slowRecord(line); stop {
+			return nil
+		}
 	}
 	v.rep.Records++
-	seq, okSeq := uintAt(n, "event.sequence")
-	epoch, okEpoch := uintAt(n, "Vigil.chain.epoch")
-	hashHex, prevHex, macHex := strAt(n, "event.hash"), strAt(n, "Vigil.chain.prev"), strAt(n, "Vigil.chain.hmac")
-	hash, err1 := hex.DecodeString(hashHex)
-	prev, err2 := hex.DecodeString(prevHex)
-	sum, err3 := hex.DecodeString(macHex)
-	if !okSeq || !okEpoch || err1 != nil || err2 != nil || err3 != nil || len(hash) != 32 || len(prev) != 32 {
-		v.problem(v.seq+1, ProblemDamaged, "record lacks its integrity fields")
-		return nil
-	}
-	action := strAt(n, "event.action")
-	isChain := strAt(n, "event.dataset") == "vigil.chain"
-
-	// Content against its own hash.
-	body := appendCanonical(nil, n, true)
-	if h := sha256.Sum256(body); !bytes.Equal(h[:], hash) {
-		// Chain on from the hash it claims, so only this record is named.
-		v.problem(seq, ProblemModified, "the record's content does not match its event.hash")
-	} else if canon := appendCanonical(nil, n, false); !bytes.Equal(canon, line) {
-		v.problem(seq, ProblemModified, "the record is not in canonical form (it was rewritten)")
+	seq, epoch, hash, prev, sum := r.seq, r.epoch, r.hash, r.prev, r.sum
+	action := r.action
+	isChain := r.dataset == "vigil.chain"
+	n := r.n
+	if isChain && n == nil {
+		if n, _ = v.p.parse(line); n == nil {
+			v.problem(seq, ProblemDamaged, "chain record cannot be read")
+			return nil
+		}
 	}
 
 	// The key it claims must prove it.
