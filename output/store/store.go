@@ -1,0 +1,251 @@
+// Package store keeps records on the host: append-only JSONL segment
+// files under a data directory, one directory per day (UTC), rotated by
+// size and age. A segment is written as NAME.active.jsonl; rotation
+// syncs it, makes it read-only and renames it to NAME.jsonl (sealed).
+// Records are written whole, and a failed write is rolled back to the
+// last whole record, so a segment never holds half a record. Retention
+// deletes sealed segments older than a policy, except those under a
+// legal hold.
+//
+// Local files are not WORM against root: someone with root on the host
+// can still delete or rewrite them. Their changes are detectable
+// (output/chain); only copies off the host keep the records themselves.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Config sets up a Store.
+type Config struct {
+	Dir        string        // data directory (created 0700)
+	MaxBytes   int64         // rotate after this many bytes; default 64 MiB
+	MaxAge     time.Duration // rotate after this long; default 1h
+	SyncEvery  time.Duration // fsync at most this often; default 1s (0: after every write is not offered; negative: never)
+	Retention  time.Duration // delete sealed segments older than this; 0 keeps everything
+	Now        func() time.Time
+}
+
+// Store is the segment writer. Write is safe for one writer at a time;
+// Enforce may run concurrently.
+type Store struct {
+	cfg      Config
+	mu       sync.Mutex
+	f        *os.File
+	name     string // active file path
+	size     int64
+	opened   time.Time
+	lastSync time.Time
+	dirty    bool
+	// Failed writes (disk full): records not stored since the last
+	// successful write.
+	droppedWrites uint64
+	droppedBytes  uint64
+}
+
+const (
+	activeSuffix = ".active.jsonl"
+	sealedSuffix = ".jsonl"
+	holdsDir     = "holds"
+)
+
+// Open opens a store, sealing any segment a previous run left active.
+func Open(cfg Config) (*Store, error) {
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 64 << 20
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = time.Hour
+	}
+	if cfg.SyncEvery == 0 {
+		cfg.SyncEvery = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s := &Store{cfg: cfg}
+	active, err := s.segments(activeSuffix)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range active {
+		if err := sealFile(a); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Segments lists every segment, sealed and active, in write order: the
+// order to verify them in.
+func (s *Store) Segments() ([]string, error) {
+	all, err := s.segments(sealedSuffix)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, func(a, b string) int { return strings.Compare(segmentKey(a), segmentKey(b)) })
+	return all, nil
+}
+
+// segmentKey orders segments by their start time stamp and counter.
+func segmentKey(path string) string {
+	base := filepath.Base(path)
+	base = strings.TrimSuffix(strings.TrimSuffix(base, activeSuffix), sealedSuffix)
+	return base
+}
+
+func (s *Store) segments(suffix string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(s.cfg.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == holdsDir {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), suffix) && strings.HasPrefix(d.Name(), "segment-") {
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list segments: %w", err)
+	}
+	return out, nil
+}
+
+// Write appends whole records. On failure the segment is cut back to
+// its last whole record and the records are counted as dropped.
+func (s *Store) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	if s.f != nil && (s.size >= s.cfg.MaxBytes || now.Sub(s.opened) >= s.cfg.MaxAge) {
+		if err := s.rotateLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if s.f == nil {
+		if err := s.openLocked(now); err != nil {
+			s.drop(p)
+			return 0, err
+		}
+	}
+	n, err := s.f.Write(p)
+	if err != nil {
+		// Roll back to the last whole record; nothing half-written stays.
+		_ = s.f.Truncate(s.size)
+		_, _ = s.f.Seek(s.size, 0)
+		s.drop(p)
+		return 0, fmt.Errorf("store: write %s: %w", s.name, err)
+	}
+	s.size += int64(n)
+	s.dirty = true
+	if s.cfg.SyncEvery > 0 && now.Sub(s.lastSync) >= s.cfg.SyncEvery {
+		if err := s.f.Sync(); err != nil {
+			return n, fmt.Errorf("store: sync: %w", err)
+		}
+		s.lastSync, s.dirty = now, false
+	}
+	return n, nil
+}
+
+func (s *Store) drop(p []byte) {
+	s.droppedWrites++
+	s.droppedBytes += uint64(len(p))
+}
+
+// Dropped reports and resets what failed writes lost: write calls and
+// bytes (lines are whole records).
+func (s *Store) Dropped() (writes, bytes uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	writes, bytes = s.droppedWrites, s.droppedBytes
+	s.droppedWrites, s.droppedBytes = 0, 0
+	return writes, bytes
+}
+
+// IsDiskFull reports whether err is the disk (or quota) running out.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+func (s *Store) openLocked(now time.Time) error {
+	day := filepath.Join(s.cfg.Dir, now.UTC().Format("2006-01-02"))
+	if err := os.MkdirAll(day, 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	name := filepath.Join(day, fmt.Sprintf("segment-%s%s", now.UTC().Format("20060102T150405.000000000Z"), activeSuffix))
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	s.f, s.name, s.size, s.opened, s.lastSync = f, name, 0, now, now
+	return nil
+}
+
+// Rotate seals the active segment now.
+func (s *Store) Rotate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotateLocked()
+}
+
+func (s *Store) rotateLocked() error {
+	if s.f == nil {
+		return nil
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	name := s.name
+	s.f, s.name = nil, ""
+	return sealFile(name)
+}
+
+// sealFile makes an active segment read-only and gives it its sealed name.
+func sealFile(active string) error {
+	if err := os.Chmod(active, 0o400); err != nil {
+		return fmt.Errorf("store: seal %s: %w", active, err)
+	}
+	sealed := strings.TrimSuffix(active, activeSuffix) + sealedSuffix
+	if err := os.Rename(active, sealed); err != nil {
+		return fmt.Errorf("store: seal %s: %w", active, err)
+	}
+	d, err := os.Open(filepath.Dir(active))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close syncs and seals the active segment.
+func (s *Store) Close() error { return s.Rotate() }
+
+// Sync forces buffered data to disk.
+func (s *Store) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil || !s.dirty {
+		return nil
+	}
+	s.dirty = false
+	s.lastSync = s.cfg.Now()
+	return s.f.Sync()
+}

@@ -1,0 +1,189 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func line(i int) []byte { return []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`+"\n", i, strings.Repeat("x", 40))) }
+
+func TestRotationBySizeAndAge(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)}
+	s, err := Open(Config{Dir: dir, MaxBytes: 200, MaxAge: time.Minute, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	for i := range 10 { // ~60 bytes each: a new segment every 4 records
+		c.t = c.t.Add(time.Second)
+		if _, err := s.Write(line(i)); err != nil {
+			t.Fatal(err)
+		}
+		want.Write(line(i))
+	}
+	c.t = c.t.Add(2 * time.Minute) // past midnight and past MaxAge
+	if _, err := s.Write(line(10)); err != nil {
+		t.Fatal(err)
+	}
+	want.Write(line(10))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := s.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 4 {
+		t.Fatalf("segments %v", segs)
+	}
+	var got bytes.Buffer
+	for _, seg := range segs {
+		if strings.HasSuffix(seg, activeSuffix) {
+			t.Errorf("%s still active after Close", seg)
+		}
+		st, err := os.Stat(seg)
+		if err != nil || st.Mode().Perm() != 0o400 {
+			t.Errorf("%s: sealed segment mode %v, %v", seg, st.Mode(), err)
+		}
+		b, _ := os.ReadFile(seg)
+		got.Write(b)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Errorf("segments in order do not give back the records written")
+	}
+	if !strings.Contains(segs[0], "2026-11-28") && !strings.Contains(segs[3], "2026-11-28") {
+		t.Errorf("no day directory for the new day: %v", segs)
+	}
+}
+
+// A segment a crashed run left active is sealed at the next Open.
+func TestOpenSealsLeftoverActive(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(line(1)); err != nil {
+		t.Fatal(err)
+	}
+	// Crash: no Close.
+	s2, err := Open(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := s2.Segments()
+	if len(segs) != 1 || strings.HasSuffix(segs[0], activeSuffix) {
+		t.Errorf("leftover segment not sealed: %v", segs)
+	}
+}
+
+// Retention deletes old sealed segments, except under a legal hold.
+func TestRetentionAndHolds(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, err := Open(Config{Dir: dir, MaxBytes: 1, Retention: 7 * 24 * time.Hour, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := range 5 { // one segment per day, Nov 1 to Nov 5
+		c.t = time.Date(2026, 11, 1+d, 12, 0, 0, 0, time.UTC)
+		if _, err := s.Write(line(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := s.Segments()
+	for i, seg := range segs { // age them by their day
+		_ = os.Chtimes(seg, time.Date(2026, 11, 1+i, 12, 0, 0, 0, time.UTC), time.Date(2026, 11, 1+i, 12, 0, 0, 0, time.UTC))
+	}
+	if err := AddHold(dir, Hold{Name: "case-42", From: "2026-11-02", To: "2026-11-02", Reason: "incident"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := AddHold(dir, Hold{Name: "case-42"}); err == nil {
+		t.Error("a second hold with the same name was accepted")
+	}
+	c.t = time.Date(2026, 11, 11, 0, 0, 0, 0, time.UTC) // Nov 1-3 are past 7 days
+	res, err := s.Enforce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted) != 2 || len(res.Held) != 1 || !strings.Contains(res.Held[0], "2026-11-02") {
+		t.Errorf("deleted %v held %v", res.Deleted, res.Held)
+	}
+	if err := RemoveHold(dir, "case-42"); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := s.Enforce(); len(res.Deleted) != 1 {
+		t.Errorf("after the hold is lifted: %v", res)
+	}
+	if hs, _ := Holds(dir); len(hs) != 0 {
+		t.Errorf("holds left: %v", hs)
+	}
+	if err := AddHold(dir, Hold{Name: "../x"}); err == nil {
+		t.Error("a hold name with a path was accepted")
+	}
+}
+
+// Disk full, for real: a tiny tmpfs. A failed write leaves no partial
+// record, is counted, and writing resumes once space returns.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16k"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dir, 0)
+	s, err := Open(Config{Dir: filepath.Join(dir, "data"), MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat(line(0), 100) // ~6 KB per write
+	var failed error
+	for range 10 {
+		if _, err := s.Write(big); err != nil {
+			failed = err
+			break
+		}
+	}
+	if failed == nil || !IsDiskFull(failed) {
+		t.Fatalf("want a disk-full error, got %v", failed)
+	}
+	writes, bytesLost := s.Dropped()
+	if writes != 1 || bytesLost != uint64(len(big)) {
+		t.Errorf("dropped %d writes, %d bytes", writes, bytesLost)
+	}
+	segs, _ := s.Segments()
+	b, _ := os.ReadFile(segs[0])
+	if len(b)%len(line(0)) != 0 || !bytes.HasSuffix(b, []byte("\n")) {
+		t.Errorf("segment holds a partial record: %d bytes", len(b))
+	}
+	// Space returns: free it and write again.
+	_ = os.Remove(filepath.Join(dir, "filler"))
+	if err := s.Rotate(); err != nil && !errors.Is(err, syscall.ENOSPC) {
+		t.Fatal(err)
+	}
+	for _, seg := range segs {
+		_ = os.Chmod(seg, 0o600)
+		_ = os.Remove(seg)
+	}
+	if _, err := s.Write(line(7)); err != nil {
+		t.Errorf("write after space returned: %v", err)
+	}
+	_ = s.Close()
+}
