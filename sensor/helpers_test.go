@@ -112,17 +112,28 @@ func gated(t testing.TB, s *Sensor, agent uint32, argv ...string) (*exec.Cmd, Tr
 		t.Fatal(err)
 	}
 	defer w.Close()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `read _ <&3; exec 3<&-; exec "$@"`, "gate"}, argv...)...)
-	cmd.ExtraFiles = []*os.File{r}
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ready.Close()
+	// The shell says it is ready once it runs: its own exec is over, so
+	// tracking starts with the command's exec, never the gate's.
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `echo >&4; exec 4>&-; read _ <&3; exec 3<&-; exec "$@"`, "gate"}, argv...)...)
+	cmd.ExtraFiles = []*os.File{r, readyW}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
+	readyW.Close()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	if _, err := ready.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("gate shell did not start: %v", err)
+	}
 	pid := uint32(cmd.Process.Pid)
 	snap, err := ReadProcess("/proc", pid)
 	if err != nil {

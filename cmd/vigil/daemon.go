@@ -11,9 +11,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/output/store"
 	"github.com/vigilsec/vigil/sensor"
 )
 
@@ -22,11 +25,13 @@ const daemonUsage = `Usage: vigil run [--config FILE]
 Runs as a daemon: every process whose executable matches a configured
 agent (by the name it was invoked by, its binary's name, or its path)
 starts a tracked tree, and the trees' process events are appended as ECS
-JSON lines to the configured file, sealed into a tamper-evident chain
-with the keys in integrity.key_dir (create them with vigil keygen). Agents already running at start-up are
+JSON lines to the segment store (output.dir) or to output.file, sealed
+into a tamper-evident chain with the keys in integrity.key_dir (create
+them with vigil keygen). Agents already running at start-up are
 picked up from /proc with their descendants. Stops cleanly on SIGTERM or
-SIGINT. Without --config, the built-in agent list is used and records go
-to ` + config.DefaultOutputFile + `.
+SIGINT. Without --config, the built-in agent list is used, records go to
+the segment store in ` + config.DefaultOutputDir + `, and keys are read from
+` + config.DefaultKeyDir + `.
 
 Options:
 `
@@ -123,18 +128,15 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer s.Close()
 
-	if err := os.MkdirAll(filepath.Dir(cfg.Output.File), 0o700); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
-	}
-	f, err := os.OpenFile(cfg.Output.File, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	out, existing, closeOut, st, err := openOutput(cfg.Output)
 	if err != nil {
-		return fmt.Errorf("open output: %w", err)
+		return err
 	}
-	defer f.Close()
+	defer closeOut()
 	p, err := newPipeline(pipelineConfig{
-		Out:          f,
+		Out:          out,
 		KeyDir:       cfg.Integrity.KeyDir,
-		Existing:     f, // the chain continues from what the file holds
+		Existing:     existing, // the chain continues from what is stored
 		EpochRecords: cfg.Integrity.EpochRecords,
 		EpochPeriod:  cfg.Integrity.EpochPeriod.Duration,
 		AgentName:    agentName,
@@ -152,14 +154,21 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("bootstrap from /proc: %w", err)
 	}
+	where := cfg.Output.File
+	if where == "" {
+		where = cfg.Output.Dir
+	}
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents),
-		"running_agents", roots, "output", cfg.Output.File, "trace_all", cfg.Sensor.TraceAll)
+		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
+	if st != nil {
+		go enforceRetention(ctx, st, log)
+	}
 	err = s.Run(ctx, p)
 	if ferr := p.finish(); err == nil {
 		err = ferr
 	}
-	if err == nil {
-		err = f.Sync()
+	if cerr := closeOut(); err == nil {
+		err = cerr
 	}
 	log.Info("vigil stopped", "err", err)
 	return err
@@ -266,4 +275,78 @@ func ancestors(byPID map[uint32]*sensor.Snapshot, pid uint32) []sensor.Snapshot 
 		out[i], out[j] = out[j], out[i]
 	}
 	return out
+}
+
+// openOutput opens where records go: the segment store (Dir) or one file
+// (File, which wins when set). existing reads what is already stored, in
+// order, for the chain to continue from.
+func openOutput(o config.Output) (out io.Writer, existing io.Reader, closeOut func() error, st *store.Store, err error) {
+	if o.File != "" {
+		if err := os.MkdirAll(filepath.Dir(o.File), 0o700); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("create output directory: %w", err)
+		}
+		f, err := os.OpenFile(o.File, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("open output: %w", err)
+		}
+		var once sync.Once
+		closeFile := func() (err error) {
+			once.Do(func() {
+				if err = f.Sync(); err == nil {
+					err = f.Close()
+				}
+			})
+			return err
+		}
+		return f, f, closeFile, nil, nil
+	}
+	st, err = store.Open(store.Config{Dir: o.Dir, MaxBytes: o.MaxSegmentBytes,
+		MaxAge: o.MaxSegmentAge.Duration, Retention: o.Retention.Duration})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	segs, err := st.Segments()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	var readers []io.Reader
+	var files []*os.File
+	for _, seg := range segs {
+		f, err := os.Open(seg)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("read stored records: %w", err)
+		}
+		files = append(files, f)
+		readers = append(readers, f)
+	}
+	var once sync.Once
+	closeStore := func() (err error) {
+		once.Do(func() {
+			for _, f := range files {
+				f.Close()
+			}
+			err = st.Close()
+		})
+		return err
+	}
+	return st, io.MultiReader(readers...), closeStore, st, nil
+}
+
+// enforceRetention applies the retention policy hourly (and at start).
+func enforceRetention(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		res, err := st.Enforce()
+		if err != nil {
+			log.Warn("retention", "err", err)
+		} else if len(res.Deleted)+len(res.Held) > 0 {
+			log.Info("retention", "deleted_segments", len(res.Deleted), "held_segments", len(res.Held))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -236,3 +236,64 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// The daemon's default output: the segment store. Two runs write sealed
+// segments that verify as one log; legal holds are managed from the CLI.
+func TestDaemonStore(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if _, _, err := chain.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "vigil.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\ndir = %q\n[integrity]\nkey_dir = %q\n", data, keys)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		d := vigil("run", "--config", cfg)
+		stderr, err := d.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() && !strings.Contains(sc.Text(), "vigil running") {
+		}
+		go func() {
+			for sc.Scan() {
+			}
+		}()
+		_ = d.Process.Signal(syscall.SIGTERM)
+		if err := d.Wait(); err != nil {
+			t.Fatalf("daemon: %v", err)
+		}
+	}
+	segs, err := filepath.Glob(filepath.Join(data, "*", "segment-*.jsonl"))
+	if err != nil || len(segs) != 2 {
+		t.Fatalf("want 2 sealed segments, got %v %v", segs, err)
+	}
+	for _, s := range segs {
+		if st, err := os.Stat(s); err != nil || st.Mode().Perm() != 0o400 || strings.HasSuffix(s, ".active.jsonl") {
+			t.Errorf("segment %s not sealed: %v", s, st.Mode())
+		}
+	}
+	if res := runVigil(t, "verify", "--key-dir", keys, data); res.code != 0 || !strings.Contains(res.stdout, "1 restarts, 0 crashes: verified") {
+		t.Errorf("verify the store: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := runVigil(t, "hold", "add", "--dir", data, "--from", "2026-01-01", "--reason", "case 7", "case-7"); res.code != 0 {
+		t.Fatalf("hold add: %d %s", res.code, res.stderr)
+	}
+	if res := runVigil(t, "hold", "list", "--dir", data); res.code != 0 || !strings.Contains(res.stdout, "case-7\t2026-01-01..\t") {
+		t.Errorf("hold list: %d %q", res.code, res.stdout)
+	}
+	if res := runVigil(t, "hold", "remove", "--dir", data, "case-7"); res.code != 0 {
+		t.Errorf("hold remove: %d %s", res.code, res.stderr)
+	}
+	if res := runVigil(t, "hold", "remove", "--dir", data, "case-7"); res.code != 1 {
+		t.Errorf("removing a hold twice: %d", res.code)
+	}
+}

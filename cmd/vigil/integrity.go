@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/output/chain"
+	"github.com/vigilsec/vigil/output/store"
 )
 
 const keygenUsage = `Usage: vigil keygen --dir DIR
@@ -51,7 +52,8 @@ func keygenCommand(args []string, stdout, stderr io.Writer) int {
 
 const verifyUsage = `Usage: vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
 
-Checks record files (in the order given, as one log) and reports every
+Checks record files (in the order given, as one log; a data directory
+stands for all its segments, in order) and reports every
 modified, deleted, inserted, forged or reordered record, bad checkpoint
 signatures, a wrong key and a tail cut without a seal, each with its
 sequence number and line. Restarts and crashes are reported as such.
@@ -92,7 +94,21 @@ func verifyCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil verify: %v\n", err)
 		return 2
 	}
-	rep, err := v.Verify(fs.Args()...)
+	var paths []string
+	for _, a := range fs.Args() {
+		// A data directory stands for its segments, in write order.
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			segs, err := store.List(a)
+			if err != nil {
+				fmt.Fprintf(stderr, "vigil verify: %v\n", err)
+				return 1
+			}
+			paths = append(paths, segs...)
+			continue
+		}
+		paths = append(paths, a)
+	}
+	rep, err := v.Verify(paths...)
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil verify: %v\n", err)
 		return 1
@@ -122,4 +138,63 @@ func hexArg(arg string, size int) ([]byte, error) {
 		return nil, fmt.Errorf("key %q: want %d bytes of hex", arg, size)
 	}
 	return k, nil
+}
+
+const holdUsage = `Usage: vigil hold add --dir DIR [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--reason TEXT] NAME
+       vigil hold remove --dir DIR NAME
+       vigil hold list --dir DIR
+
+A legal hold keeps the stored segments of its days (all days without
+--from/--to) from deletion by the retention policy until it is removed.
+
+Options:
+`
+
+func holdCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "remove" && args[0] != "list") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			fmt.Fprint(stdout, holdUsage)
+			return 0
+		}
+		fmt.Fprint(stderr, holdUsage)
+		return 2
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("vigil hold "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "the data `DIR`ectory (output.dir)")
+	from := fs.String("from", "", "first day held (UTC, YYYY-MM-DD)")
+	to := fs.String("to", "", "last day held (UTC, YYYY-MM-DD)")
+	reason := fs.String("reason", "", "why, for the record")
+	fs.Usage = func() { fmt.Fprint(stderr, holdUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage(err)
+	}
+	if *dir == "" || (verb == "list") != (fs.NArg() == 0) || fs.NArg() > 1 {
+		fs.Usage()
+		return 2
+	}
+	var err error
+	switch verb {
+	case "add":
+		err = store.AddHold(*dir, store.Hold{Name: fs.Arg(0), From: *from, To: *to, Reason: *reason})
+	case "remove":
+		err = store.RemoveHold(*dir, fs.Arg(0))
+	case "list":
+		var holds []store.Hold
+		if holds, err = store.Holds(*dir); err == nil {
+			for _, h := range holds {
+				span := "all days"
+				if h.From != "" || h.To != "" {
+					span = h.From + ".." + h.To
+				}
+				fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\n", h.Name, span, h.Created.Format("2006-01-02T15:04:05Z"), h.Reason)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil hold: %v\n", err)
+		return 1
+	}
+	return 0
 }

@@ -44,6 +44,8 @@ Usage:
         create the signing and MAC keys that make records tamper-evident
   vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
         check record files for any change, deletion, insertion or reordering
+  vigil hold add|remove|list --dir DIR [NAME]
+        keep stored records from deletion by the retention policy
   vigil version
         print the version
 
@@ -74,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return keygenCommand(args[1:], stdout, stderr)
 	case "verify":
 		return verifyCommand(args[1:], stdout, stderr)
+	case "hold":
+		return holdCommand(args[1:], stdout, stderr)
 	case "version":
 		fs := flag.NewFlagSet("vigil version", flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -494,7 +494,7 @@ func TestNotRoot(t *testing.T) {
 }
 
 func TestHelpAndVersion(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"trace", "--help"}, {"run", "--help"}, {"version", "--help"}, {"keygen", "--help"}, {"verify", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"trace", "--help"}, {"run", "--help"}, {"version", "--help"}, {"keygen", "--help"}, {"verify", "--help"}, {"hold", "--help"}} {
 		res := runVigil(t, args...)
 		if res.code != 0 || !strings.Contains(res.stdout+res.stderr, "Usage") {
 			t.Errorf("%q: exit %d, output %q", args, res.code, res.stdout+res.stderr)

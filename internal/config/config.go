@@ -97,10 +97,20 @@ type Files struct {
 	IgnoreProcSelf bool `toml:"ignore_proc_self"`
 }
 
-// Output says where records go.
+// Output says where records go: a segment store in Dir (the default
+// for the daemon), or one File.
 type Output struct {
-	// File receives ECS JSON lines, appended; created 0600.
+	// Dir holds day directories of segment files (output/store).
+	Dir string `toml:"dir"`
+	// File receives ECS JSON lines, appended; created 0600. Used when Dir
+	// is empty.
 	File string `toml:"file"`
+	// MaxSegmentBytes and MaxSegmentAge rotate segments.
+	MaxSegmentBytes int64    `toml:"max_segment_bytes"`
+	MaxSegmentAge   Duration `toml:"max_segment_age"`
+	// Retention deletes sealed segments older than this ("0s": keep all),
+	// except under a legal hold (vigil hold).
+	Retention Duration `toml:"retention"`
 }
 
 // Sensor tunes the kernel side.
@@ -132,7 +142,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// DefaultOutputFile is where the daemon writes when no file is configured.
+// DefaultOutputDir is the daemon's segment store when none is configured.
+const DefaultOutputDir = "/var/lib/vigil/data"
+
+// DefaultOutputFile is kept for configurations that name a single file.
 const DefaultOutputFile = "/var/log/vigil/events.jsonl"
 
 // DefaultAgents are well-known agent CLIs, by the names they are invoked
@@ -157,7 +170,7 @@ func DefaultAgents() []Agent {
 func Default() Config {
 	return Config{
 		DefaultAgents: true,
-		Output:        Output{File: DefaultOutputFile},
+		Output:        Output{Dir: DefaultOutputDir, MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour}},
 		Files:         DefaultFiles(),
 		Network:       Network{ReportInterval: Duration{time.Minute}},
 		Redaction:     Redaction{Enabled: true, Names: redact.DefaultNames, Marker: redact.DefaultMarker},
@@ -246,8 +259,8 @@ func (c *Config) Validate() error {
 	if c.Integrity.KeyDir == "" {
 		errs = append(errs, errors.New("integrity.key_dir: empty (records are always sealed)"))
 	}
-	if c.Output.File == "" {
-		errs = append(errs, errors.New("output.file: empty"))
+	if c.Output.File == "" && c.Output.Dir == "" {
+		errs = append(errs, errors.New("output: set dir (segment store) or file"))
 	}
 	if c.Sensor.RingBufferBytes < 0 || c.Sensor.MaxTracked < 0 || c.Processes.MaxProcesses < 0 {
 		errs = append(errs, errors.New("sizes must not be negative"))

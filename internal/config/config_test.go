@@ -73,7 +73,9 @@ func TestLoadFull(t *testing.T) {
 			{Name: "in-house", Executables: []string{"helper", "helper-cli"}, Paths: []string{"/opt/helper/bin/helper"}},
 			{Name: "scripted", Paths: []string{"/usr/local/bin/scripted"}},
 		},
-		Output:    Output{File: "/var/tmp/vigil.jsonl"},
+		// A file set wins over the default segment store (the directory
+		// default stays, unused).
+		Output:    Output{Dir: DefaultOutputDir, File: "/var/tmp/vigil.jsonl", MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour}},
 		Sensor:    Sensor{TraceAll: true, RingBufferBytes: 16 << 20, MaxTracked: 4096, LossInterval: Duration{2 * time.Second}},
 		Processes: Table{ExitGrace: Duration{90 * time.Second}, MaxProcesses: 1000},
 		// Keys not set keep their defaults; a list set replaces the default list.
@@ -101,7 +103,7 @@ func TestLoadKeepsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
-			if !c.DefaultAgents || c.Output.File != DefaultOutputFile {
+			if !c.DefaultAgents || c.Output.Dir != DefaultOutputDir || c.Output.File != "" {
 				t.Errorf("defaults lost: %+v", c)
 			}
 			if c.Sensor != (Sensor{}) || c.Processes != (Table{}) {
@@ -137,7 +139,7 @@ func TestLoadErrors(t *testing.T) {
 		{"relative path", "[[agent]]\nname = \"a\"\npaths = [\"bin/a\"]\n", []string{`path "bin/a" must be absolute`}},
 		{"duplicate executable", "[[agent]]\nname = \"a\"\nexecutables = [\"tool\"]\n[[agent]]\nname = \"b\"\nexecutables = [\"tool\"]\n",
 			[]string{`agent "b"`, `"tool" already belongs to "a"`}},
-		{"empty output file", "[output]\nfile = \"\"\n", []string{"output.file"}},
+		{"no output", "[output]\nfile = \"\"\ndir = \"\"\n", []string{"output: set dir"}},
 		{"negative ring buffer", out + "[sensor]\nring_buffer_bytes = -1\n", []string{"negative"}},
 		{"negative max tracked", out + "[sensor]\nmax_tracked = -5\n", []string{"negative"}},
 		{"negative max processes", out + "[processes]\nmax_processes = -1\n", []string{"negative"}},
@@ -276,7 +278,7 @@ func TestDefault(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Default().Validate: %v", err)
 	}
-	if !c.DefaultAgents || c.Output.File != DefaultOutputFile || len(c.Agents) != 0 {
+	if !c.DefaultAgents || c.Output.Dir != DefaultOutputDir || len(c.Agents) != 0 {
 		t.Errorf("Default = %+v", c)
 	}
 	names := map[string]bool{}

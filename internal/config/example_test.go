@@ -8,7 +8,7 @@ func TestShippedExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.DefaultAgents || len(c.Agents) != 1 || c.Output.File != DefaultOutputFile {
+	if !c.DefaultAgents || len(c.Agents) != 1 || c.Output.Dir != DefaultOutputDir {
 		t.Errorf("unexpected example config: %+v", c)
 	}
 }

@@ -27,12 +27,12 @@ import (
 
 // Config sets up a Store.
 type Config struct {
-	Dir        string        // data directory (created 0700)
-	MaxBytes   int64         // rotate after this many bytes; default 64 MiB
-	MaxAge     time.Duration // rotate after this long; default 1h
-	SyncEvery  time.Duration // fsync at most this often; default 1s (0: after every write is not offered; negative: never)
-	Retention  time.Duration // delete sealed segments older than this; 0 keeps everything
-	Now        func() time.Time
+	Dir       string        // data directory (created 0700)
+	MaxBytes  int64         // rotate after this many bytes; default 64 MiB
+	MaxAge    time.Duration // rotate after this long; default 1h
+	SyncEvery time.Duration // fsync at most this often; default 1s (0: after every write is not offered; negative: never)
+	Retention time.Duration // delete sealed segments older than this; 0 keeps everything
+	Now       func() time.Time
 }
 
 // Store is the segment writer. Write is safe for one writer at a time;
@@ -90,8 +90,12 @@ func Open(cfg Config) (*Store, error) {
 
 // Segments lists every segment, sealed and active, in write order: the
 // order to verify them in.
-func (s *Store) Segments() ([]string, error) {
-	all, err := s.segments(sealedSuffix)
+func (s *Store) Segments() ([]string, error) { return List(s.cfg.Dir) }
+
+// List lists the segments of a data directory in write order, changing
+// nothing.
+func List(dir string) ([]string, error) {
+	all, err := (&Store{cfg: Config{Dir: dir}}).segments(sealedSuffix)
 	if err != nil {
 		return nil, err
 	}

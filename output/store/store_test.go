@@ -16,7 +16,9 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func line(i int) []byte { return []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`+"\n", i, strings.Repeat("x", 40))) }
+func line(i int) []byte {
+	return []byte(fmt.Sprintf(`{"n":%d,"pad":"%s"}`+"\n", i, strings.Repeat("x", 40)))
+}
 
 func TestRotationBySizeAndAge(t *testing.T) {
 	dir := t.TempDir()
