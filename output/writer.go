@@ -1,10 +1,14 @@
 package output
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"syscall"
+	"time"
 
 	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/sensor"
 )
 
 // Sealer makes records tamper-evident: output/chain.Chain.
@@ -30,12 +34,21 @@ const flushAt = 64 << 10
 // Writer writes ECS JSON lines to an io.Writer. It only ever writes whole
 // lines, so a crash can lose buffered records but never leave half a
 // record in the file.
+//
+// When the destination is full (ENOSPC, EDQUOT), records wait in memory
+// and are retried at every flush; past MaxPending bytes, new records are
+// dropped before they are sealed, so the chain stays whole, and once
+// writing works again a loss record (cause disk_full) says how many.
 type Writer struct {
-	enc    *Encoder
-	w      io.Writer
-	sealer Sealer
-	buf    []byte // whole lines not yet written
-	line   []byte
+	enc        *Encoder
+	w          io.Writer
+	sealer     Sealer
+	buf        []byte // whole lines not yet written
+	line       []byte
+	MaxPending int    // bytes held while the destination is full; default 32 MiB
+	full       bool   // the last write failed for lack of space
+	dropped    uint64 // records dropped while full, not yet reported
+	lossEv     sensor.Event
 }
 
 // NewWriter returns a Writer encoding with enc.
@@ -51,6 +64,10 @@ func NewSealedWriter(w io.Writer, enc *Encoder, sealer Sealer, start []byte) *Wr
 
 // Write encodes and buffers one record.
 func (w *Writer) Write(r *correlate.Record) error {
+	if w.full && len(w.buf) >= w.maxPending() {
+		w.dropped++
+		return nil
+	}
 	if cs, ok := w.sealer.(canonicalSealer); ok {
 		// The encoder writes canonical form; numbered as the chain's next
 		// record it can be sealed in place.
@@ -76,21 +93,54 @@ func (w *Writer) Write(r *correlate.Record) error {
 	return nil
 }
 
-// Flush writes buffered records out.
+func (w *Writer) maxPending() int {
+	if w.MaxPending > 0 {
+		return w.MaxPending
+	}
+	return 32 << 20
+}
+
+// Dropped is how many records were dropped while the destination was
+// full and not yet reported.
+func (w *Writer) Dropped() uint64 { return w.dropped }
+
+// Flush writes buffered records out. A full destination is not an error:
+// the records stay buffered for the next flush.
 func (w *Writer) Flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
 	_, err := w.w.Write(w.buf)
-	w.buf = w.buf[:0]
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			w.full = true
+			return nil
+		}
+		w.buf = w.buf[:0]
 		return fmt.Errorf("write records: %w", err)
+	}
+	w.buf = w.buf[:0]
+	w.full = false
+	if w.dropped > 0 {
+		// Space is back: say what was lost, in the chain like any record.
+		n := w.dropped
+		w.dropped = 0
+		w.lossEv = sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDiskFull, Count: n}}
+		if err := w.Write(&correlate.Record{Event: &w.lossEv, Time: time.Now()}); err != nil {
+			return err
+		}
+		return w.Flush()
 	}
 	return nil
 }
 
-// Close seals the chain, if any, and flushes.
+// Close seals the chain, if any, and flushes. Records still held because
+// the destination is full are an error here.
 func (w *Writer) Close() error {
+	// Write what is held first, so a loss report is sealed like the rest.
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	if w.sealer != nil {
 		var err error
 		if w.buf, err = w.sealer.Seal(w.buf); err != nil {
@@ -98,5 +148,11 @@ func (w *Writer) Close() error {
 		}
 		w.sealer = nil
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if w.full || w.dropped > 0 {
+		return fmt.Errorf("write records: destination full: %d bytes held, %d records dropped", len(w.buf), w.dropped)
+	}
+	return nil
 }

@@ -87,6 +87,7 @@ const (
 	CauseReadFailed  Cause = Cause(vigilDropCauseDROP_READ_FAILED)  // fields left empty: kernel read failed
 	CauseAggFull     Cause = Cause(vigilDropCauseDROP_AGG_FULL)     // write totals not kept: aggregation map full
 	CauseDecode      Cause = 0x40                                   // records lost: user space could not decode
+	CauseDiskFull    Cause = 0x41                                   // records lost: the output could not be written (disk full)
 )
 
 func (c Cause) String() string {
@@ -103,6 +104,8 @@ func (c Cause) String() string {
 		return "aggregation_map_full"
 	case CauseDecode:
 		return "decode_error"
+	case CauseDiskFull:
+		return "disk_full"
 	}
 	return fmt.Sprintf("cause(%d)", uint8(c))
 }
