@@ -3,8 +3,9 @@ package output
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 	"unsafe"
+
+	"github.com/vigilsec/vigil/output/chain"
 )
 
 // jsonBuf appends JSON to b. Commas are placed automatically: every value
@@ -177,52 +178,9 @@ func (j *jsonBuf) time(k string, t time.Time) {
 	j.more = true
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// so the output is always valid JSON.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = appendEscaped(b, s)
-	return append(b, '"')
-}
+// appendString appends s as a JSON string in the chain's canonical form,
+// so records need no rewriting to be sealed.
+func appendString(b []byte, s string) []byte { return chain.AppendString(b, s) }
 
 // appendEscaped appends the JSON-escaped body of s, without quotes.
-func appendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
-}
+func appendEscaped(b []byte, s string) []byte { return chain.AppendEscaped(b, s) }

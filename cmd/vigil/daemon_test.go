@@ -76,31 +76,10 @@ key_dir = %q
 		return len(strings.Fields(string(b))) > 0
 	})
 
-	d := vigil("run", "--config", cfg)
-	stderr, err := d.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = d.Process.Kill(); _ = d.Wait() }()
-	sc := bufio.NewScanner(stderr)
-	var logs []string
-	for sc.Scan() {
-		logs = append(logs, sc.Text())
-		if strings.Contains(sc.Text(), "vigil running") {
-			break
-		}
-	}
+	d, logs := startDaemon(t, cfg)
 	if !strings.Contains(strings.Join(logs, "\n"), "running_agents=1") {
 		t.Fatalf("daemon did not report the running agent:\n%s", strings.Join(logs, "\n"))
 	}
-	go func() {
-		for sc.Scan() {
-			t.Log("daemon: " + sc.Text())
-		}
-	}()
 
 	if err := exec.Command(late).Run(); err != nil {
 		t.Fatal(err)
@@ -188,27 +167,7 @@ func TestDaemonRestarts(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := func() *exec.Cmd {
-		d := vigil("run", "--config", cfg)
-		stderr, err := d.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "vigil running") {
-				break
-			}
-		}
-		go func() {
-			for sc.Scan() {
-			}
-		}()
-		return d
-	}
+	start := func() *exec.Cmd { d, _ := startDaemon(t, cfg); return d }
 	d := start()
 	_ = d.Process.Signal(syscall.SIGTERM)
 	if err := d.Wait(); err != nil {
@@ -252,21 +211,7 @@ func TestDaemonStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		d := vigil("run", "--config", cfg)
-		stderr, err := d.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() && !strings.Contains(sc.Text(), "vigil running") {
-		}
-		go func() {
-			for sc.Scan() {
-			}
-		}()
+		d, _ := startDaemon(t, cfg)
 		_ = d.Process.Signal(syscall.SIGTERM)
 		if err := d.Wait(); err != nil {
 			t.Fatalf("daemon: %v", err)
@@ -296,4 +241,33 @@ func TestDaemonStore(t *testing.T) {
 	if res := runVigil(t, "hold", "remove", "--dir", data, "case-7"); res.code != 1 {
 		t.Errorf("removing a hold twice: %d", res.code)
 	}
+}
+
+// startDaemon starts vigil run with a configuration and waits until it
+// reports that it runs. It returns the daemon and its log lines so far;
+// later lines are read and dropped.
+func startDaemon(t *testing.T, cfg string) (*exec.Cmd, []string) {
+	t.Helper()
+	d := vigil("run", "--config", cfg)
+	stderr, err := d.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Process.Kill(); _ = d.Wait() })
+	sc := bufio.NewScanner(stderr)
+	var logs []string
+	for sc.Scan() {
+		logs = append(logs, sc.Text())
+		if strings.Contains(sc.Text(), "vigil running") {
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	return d, logs
 }

@@ -452,10 +452,20 @@ func appendObjectWithout(b []byte, n *node, without string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString is the canonical string form: the same escaping as
-// Vigil's encoder.
-func appendString(b []byte, s string) []byte {
+// appendString is the canonical string form.
+func appendString(b []byte, s string) []byte { return AppendString(b, s) }
+
+// AppendString appends s as a JSON string in canonical form: only '"',
+// '\\' and control characters are escaped (\n, \r, \t, else \u00XX);
+// invalid UTF-8 becomes U+FFFD. Vigil's encoder writes strings with it.
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = AppendEscaped(b, s)
+	return append(b, '"')
+}
+
+// AppendEscaped appends the body of AppendString, without quotes.
+func AppendEscaped(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -491,8 +501,7 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // Canonical returns the canonical form of a JSON object record.
