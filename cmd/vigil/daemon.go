@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/output/ship"
+	"github.com/vigilsec/vigil/output/sink"
 	"github.com/vigilsec/vigil/output/store"
 	"github.com/vigilsec/vigil/sensor"
 )
@@ -162,6 +166,9 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
 	if st != nil {
 		go enforceRetention(ctx, st, log)
+		if err := startShippers(ctx, cfg, log); err != nil {
+			return err
+		}
 	}
 	err = s.Run(ctx, p)
 	if ferr := p.finish(); err == nil {
@@ -349,4 +356,38 @@ func enforceRetention(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-t.C:
 		}
 	}
+}
+
+// startShippers ships the store to every configured sink.
+func startShippers(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	for i, sk := range cfg.Sinks {
+		name := sk.Name
+		if name == "" {
+			name = fmt.Sprintf("%s-%d", sk.Type, i+1)
+		}
+		var tlsCfg *tls.Config
+		if sk.TLS {
+			tlsCfg = &tls.Config{ServerName: sk.ServerName, MinVersion: tls.VersionTLS12}
+			if sk.CAFile != "" {
+				pem, err := os.ReadFile(sk.CAFile)
+				if err != nil {
+					return fmt.Errorf("sink %s: %w", name, err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					return fmt.Errorf("sink %s: no certificates in %s", name, sk.CAFile)
+				}
+				tlsCfg.RootCAs = pool
+			}
+		}
+		sh, err := ship.New(ship.Config{
+			Name: name, Dir: cfg.Output.Dir, Logger: log,
+			Sink: sink.NewSyslog(sink.SyslogConfig{Addr: sk.Addr, TLS: tlsCfg, Version: vigilVersion()}),
+		})
+		if err != nil {
+			return err
+		}
+		go func() { _ = sh.Run(ctx) }()
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/output/chain"
 )
 
@@ -270,4 +272,71 @@ func startDaemon(t *testing.T, cfg string) (*exec.Cmd, []string) {
 		}
 	}()
 	return d, logs
+}
+
+// The daemon ships its store to a syslog sink: records written while the
+// sink is down wait in the store and arrive, in order, once a real
+// rsyslogd listens.
+func TestDaemonShipsToSyslog(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if _, _, err := chain.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	// Reserve the port rsyslog will get later: nothing listens on it yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(dir, "vigil.toml")
+	write := func(addr string) {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`default_agents = false
+[[agent]]
+name = "x"
+executables = ["vigil-e2e-none"]
+[output]
+dir = %q
+[integrity]
+key_dir = %q
+[[sink]]
+name = "siem"
+type = "syslog"
+addr = %q
+`, filepath.Join(dir, "data"), keys, addr)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// First run: the sink is down; the records stay in the store.
+	write(down)
+	d, _ := startDaemon(t, cfg)
+	time.Sleep(300 * time.Millisecond)
+	_ = d.Process.Signal(syscall.SIGTERM)
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Second run: rsyslog is up (on another port); the backlog drains.
+	addr, out := testenv.Rsyslog(t)
+	write(addr)
+	d, _ = startDaemon(t, cfg)
+	var lines []string
+	waitFor(t, "the shipped records", func() bool {
+		b, _ := os.ReadFile(out)
+		lines = strings.Split(strings.TrimSpace(string(b)), "\n")
+		// Run 1: start, checkpoint, seal; run 2: start (at least).
+		return len(lines) >= 4
+	})
+	_ = d.Process.Signal(syscall.SIGTERM)
+	_ = d.Wait()
+	want := []string{"act=chain_start", "act=checkpoint", "act=seal", "act=chain_start"}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], "CEF:0|Vigil|Vigil|") || !strings.Contains(lines[i], w) || !strings.Contains(lines[i], fmt.Sprintf("cn1=%d", i+1)) {
+			t.Errorf("syslog line %d: %q; want %s with sequence %d", i+1, lines[i], w, i+1)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "data", "cursors", "siem.json")); err != nil || !strings.Contains(string(b), `"offset"`) {
+		t.Errorf("sink cursor: %s %v", b, err)
+	}
 }

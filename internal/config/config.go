@@ -41,6 +41,20 @@ type Config struct {
 	Network       Network   `toml:"network"`
 	Redaction     Redaction `toml:"redaction"`
 	Integrity     Integrity `toml:"integrity"`
+	Sinks         []Sink    `toml:"sink"`
+}
+
+// Sink is a system records are shipped to, from the segment store (the
+// spool: records wait there while the sink is down).
+type Sink struct {
+	Name string `toml:"name"` // names its cursor; default TYPE-N
+	Type string `toml:"type"` // "syslog": RFC 5424 over TCP, CEF body
+	Addr string `toml:"addr"` // host:port
+	// TLS: connect with TLS, checking the server against CAFile (default:
+	// the system roots) and ServerName (default: the host in Addr).
+	TLS        bool   `toml:"tls"`
+	CAFile     string `toml:"ca_file"`
+	ServerName string `toml:"server_name"`
 }
 
 // Integrity says where the keys that seal the records are.
@@ -255,6 +269,16 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Redaction.Redactor(); err != nil {
 		errs = append(errs, fmt.Errorf("redaction.names: %w", err))
+	}
+	for i, sk := range c.Sinks {
+		switch {
+		case sk.Type != "syslog":
+			errs = append(errs, fmt.Errorf("sink %d: type %q: only \"syslog\" is supported", i+1, sk.Type))
+		case sk.Addr == "":
+			errs = append(errs, fmt.Errorf("sink %d: no addr", i+1))
+		case c.Output.File != "":
+			errs = append(errs, fmt.Errorf("sink %d: sinks ship from the segment store: set output.dir, not output.file", i+1))
+		}
 	}
 	if c.Integrity.KeyDir == "" {
 		errs = append(errs, errors.New("integrity.key_dir: empty (records are always sealed)"))

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -114,4 +116,52 @@ func DNSServer(t testing.TB, addr, name string, ip netip.Addr) {
 			}
 		}
 	}()
+}
+
+// Rsyslog starts a real rsyslogd (Debian's rsyslog package) listening on
+// TCP at a free loopback port, writing each message's MSG part as a line
+// to the returned file. It fails the test when rsyslogd is missing and
+// the environment requires real servers (CI, VIGIL_REQUIRE_BPF).
+func Rsyslog(t testing.TB) (addr, out string) {
+	t.Helper()
+	rsyslogd, err := exec.LookPath("rsyslogd")
+	if err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("VIGIL_REQUIRE_BPF") != "" {
+			t.Fatal("rsyslogd is not installed (apt-get install rsyslog)")
+		}
+		t.Skip("rsyslogd not installed")
+	}
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	out = filepath.Join(dir, "out.log")
+	conf := filepath.Join(dir, "rsyslog.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`global(workDirectory=%q)
+module(load="imtcp")
+template(name="msgonly" type="string" string="%%msg%%\n")
+ruleset(name="vigil") { action(type="omfile" file=%q template="msgonly") }
+input(type="imtcp" address="127.0.0.1" port="%d" ruleset="vigil")
+`, dir, out, port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "pid"))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, out
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rsyslogd did not listen")
+		}
+	}
 }

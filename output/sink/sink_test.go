@@ -2,15 +2,13 @@ package sink
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 // A record with every character CEF must escape, in header and values.
@@ -95,46 +93,7 @@ func FuzzCEFValue(f *testing.F) {
 
 // A real rsyslog, started by the test, receives the CEF lines intact.
 func TestSyslogRsyslog(t *testing.T) {
-	rsyslogd, err := exec.LookPath("rsyslogd")
-	if err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("VIGIL_REQUIRE_BPF") != "" {
-			t.Fatal("rsyslogd is not installed (apt-get install rsyslog)")
-		}
-		t.Skip("rsyslogd not installed")
-	}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	out := filepath.Join(dir, "out.log")
-	conf := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`global(workDirectory=%q)
-module(load="imtcp")
-template(name="msgonly" type="string" string="%%msg%%\n")
-ruleset(name="vigil") { action(type="omfile" file=%q template="msgonly") }
-input(type="imtcp" address="127.0.0.1" port="%d" ruleset="vigil")
-`, dir, out, port)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "pid"))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("rsyslogd did not listen")
-		}
-	}
+	addr, out := testenv.Rsyslog(t)
 	s := NewSyslog(SyslogConfig{Addr: addr, Version: "test"})
 	defer s.Close()
 	second := strings.Replace(trickyRecord, `"sequence":42`, `"sequence":43`, 1)
