@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -380,10 +381,26 @@ func startShippers(ctx context.Context, cfg config.Config, log *slog.Logger) err
 				tlsCfg.RootCAs = pool
 			}
 		}
-		sh, err := ship.New(ship.Config{
-			Name: name, Dir: cfg.Output.Dir, Logger: log,
-			Sink: sink.NewSyslog(sink.SyslogConfig{Addr: sk.Addr, TLS: tlsCfg, Version: vigilVersion()}),
-		})
+		var out ship.Sink
+		switch sk.Type {
+		case "syslog":
+			out = sink.NewSyslog(sink.SyslogConfig{Addr: sk.Addr, TLS: tlsCfg, Version: vigilVersion()})
+		case "elasticsearch":
+			var transport http.RoundTripper
+			if tlsCfg != nil {
+				transport = &http.Transport{TLSClientConfig: tlsCfg}
+			}
+			es, err := sink.NewElastic(sink.ElasticConfig{Addresses: []string{sk.Addr}, APIKey: sk.APIKey,
+				Namespace: sk.Namespace, Transport: transport,
+				OnReject: func(reason string) {
+					log.Warn("elasticsearch refused records for good", "sink", name, "reason", reason)
+				}})
+			if err != nil {
+				return err
+			}
+			out = es
+		}
+		sh, err := ship.New(ship.Config{Name: name, Dir: cfg.Output.Dir, Logger: log, Sink: out})
 		if err != nil {
 			return err
 		}

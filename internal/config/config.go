@@ -48,8 +48,13 @@ type Config struct {
 // spool: records wait there while the sink is down).
 type Sink struct {
 	Name string `toml:"name"` // names its cursor; default TYPE-N
-	Type string `toml:"type"` // "syslog": RFC 5424 over TCP, CEF body
-	Addr string `toml:"addr"` // host:port
+	// Type "syslog": RFC 5424 over TCP with a CEF body (Addr host:port).
+	// Type "elasticsearch": _bulk into data streams logs-<dataset>-<Namespace>
+	// (Addr is the cluster URL).
+	Type      string `toml:"type"`
+	Addr      string `toml:"addr"`
+	APIKey    string `toml:"api_key"`
+	Namespace string `toml:"namespace"`
 	// TLS: connect with TLS, checking the server against CAFile (default:
 	// the system roots) and ServerName (default: the host in Addr).
 	TLS        bool   `toml:"tls"`
@@ -272,8 +277,8 @@ func (c *Config) Validate() error {
 	}
 	for i, sk := range c.Sinks {
 		switch {
-		case sk.Type != "syslog":
-			errs = append(errs, fmt.Errorf("sink %d: type %q: only \"syslog\" is supported", i+1, sk.Type))
+		case sk.Type != "syslog" && sk.Type != "elasticsearch":
+			errs = append(errs, fmt.Errorf("sink %d: type %q: want \"syslog\" or \"elasticsearch\"", i+1, sk.Type))
 		case sk.Addr == "":
 			errs = append(errs, fmt.Errorf("sink %d: no addr", i+1))
 		case c.Output.File != "":
