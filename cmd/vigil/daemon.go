@@ -399,6 +399,12 @@ func startShippers(ctx context.Context, cfg config.Config, log *slog.Logger) err
 				return err
 			}
 			out = es
+		case "splunk":
+			client := &http.Client{Timeout: 30 * time.Second}
+			if tlsCfg != nil {
+				client.Transport = &http.Transport{TLSClientConfig: tlsCfg}
+			}
+			out = sink.NewSplunk(sink.SplunkConfig{URL: sk.Addr, Token: sk.Token, Index: sk.Index, Client: client})
 		}
 		sh, err := ship.New(ship.Config{Name: name, Dir: cfg.Output.Dir, Logger: log, Sink: out})
 		if err != nil {

@@ -51,10 +51,14 @@ type Sink struct {
 	// Type "syslog": RFC 5424 over TCP with a CEF body (Addr host:port).
 	// Type "elasticsearch": _bulk into data streams logs-<dataset>-<Namespace>
 	// (Addr is the cluster URL).
+	// Type "splunk": HTTP Event Collector (Addr is the endpoint URL, Token
+	// its token, Index optional).
 	Type      string `toml:"type"`
 	Addr      string `toml:"addr"`
 	APIKey    string `toml:"api_key"`
 	Namespace string `toml:"namespace"`
+	Token     string `toml:"token"`
+	Index     string `toml:"index"`
 	// TLS: connect with TLS, checking the server against CAFile (default:
 	// the system roots) and ServerName (default: the host in Addr).
 	TLS        bool   `toml:"tls"`
@@ -277,8 +281,8 @@ func (c *Config) Validate() error {
 	}
 	for i, sk := range c.Sinks {
 		switch {
-		case sk.Type != "syslog" && sk.Type != "elasticsearch":
-			errs = append(errs, fmt.Errorf("sink %d: type %q: want \"syslog\" or \"elasticsearch\"", i+1, sk.Type))
+		case sk.Type != "syslog" && sk.Type != "elasticsearch" && sk.Type != "splunk":
+			errs = append(errs, fmt.Errorf("sink %d: type %q: want \"syslog\", \"elasticsearch\" or \"splunk\"", i+1, sk.Type))
 		case sk.Addr == "":
 			errs = append(errs, fmt.Errorf("sink %d: no addr", i+1))
 		case c.Output.File != "":
