@@ -43,6 +43,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	cd test/otelcol && $(GO) vet ./... && $(GO) mod verify >/dev/null
 
 # Trace a small shell pipeline and print its records (root required).
 demo: build

@@ -238,6 +238,7 @@ func (e *Encoder) vigil(r *correlate.Record) {
 			j.str("event_class", ev.Loss.Class.String())
 		}
 		j.uint("count", ev.Loss.Count)
+		j.strNonEmpty("sink", ev.Loss.Sink)
 		j.close()
 		j.close()
 		return

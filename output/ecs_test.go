@@ -146,6 +146,7 @@ func testRecords() []testRecord {
 	lossRing := &sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseRingbufFull, Class: sensor.KindExec, Count: 17}}
 	lossTrack := &sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseTrackFull, Count: 1}}
 	lossDecode := &sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDecode, Class: sensor.KindFork, Count: 18446744073709551615}}
+	lossSink := &sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseSinkBehind, Count: 1200, Sink: "siem"}}
 
 	recs := []testRecord{
 		{"fork", &correlate.Record{Event: forkEv, Time: at(childStart), Process: forked, Parent: root}, want{
@@ -192,6 +193,10 @@ func testRecords() []testRecord {
 		{"loss decode, max count", &correlate.Record{Event: lossDecode, Time: at(90_000_000_002)}, want{
 			action: "loss", kind: "metric", dataset: "vigil.loss",
 			lossCause: "decode_error", lossClass: "fork", lossCount: 18446744073709551615,
+		}},
+		{"loss sink behind retention", &correlate.Record{Event: lossSink, Time: at(90_000_000_003)}, want{
+			action: "loss", kind: "metric", dataset: "vigil.loss",
+			lossCause: "sink_behind_retention", lossCount: 1200,
 		}},
 	}
 	// File actions by the agent's shell and by the bare process.

@@ -88,6 +88,7 @@ const (
 	CauseAggFull     Cause = Cause(vigilDropCauseDROP_AGG_FULL)     // write totals not kept: aggregation map full
 	CauseDecode      Cause = 0x40                                   // records lost: user space could not decode
 	CauseDiskFull    Cause = 0x41                                   // records lost: the output could not be written (disk full)
+	CauseSinkBehind  Cause = 0x42                                   // records never shipped to a sink: retention deleted them first
 )
 
 func (c Cause) String() string {
@@ -106,6 +107,8 @@ func (c Cause) String() string {
 		return "decode_error"
 	case CauseDiskFull:
 		return "disk_full"
+	case CauseSinkBehind:
+		return "sink_behind_retention"
 	}
 	return fmt.Sprintf("cause(%d)", uint8(c))
 }
@@ -115,6 +118,7 @@ type Loss struct {
 	Cause Cause
 	Class Kind   // the kind of record affected (fork, exec, exit)
 	Count uint64 // occurrences since the last report
+	Sink  string // for CauseSinkBehind: the sink that missed the records
 }
 
 // Event is one decoded kernel record. Fields beyond Task are set per Kind.

@@ -165,9 +165,17 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents),
 		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
+	stopShippers := func() {}
 	if st != nil {
 		go enforceRetention(ctx, st, log)
-		if err := startShippers(ctx, cfg, log); err != nil {
+		// The shippers outlive ctx: they stop after the seal record is
+		// stored, with a last pass that takes it and the final
+		// checkpoint to every sink.
+		shipCtx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		stopShippers = func() { cancel(); wg.Wait() }
+		defer stopShippers()
+		if err := startShippers(shipCtx, &wg, cfg, log, p.sinkLost); err != nil {
 			return err
 		}
 	}
@@ -178,6 +186,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cerr := closeOut(); err == nil {
 		err = cerr
 	}
+	stopShippers()
 	log.Info("vigil stopped", "err", err)
 	return err
 }
@@ -360,7 +369,7 @@ func enforceRetention(ctx context.Context, st *store.Store, log *slog.Logger) {
 }
 
 // startShippers ships the store to every configured sink.
-func startShippers(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func startShippers(ctx context.Context, wg *sync.WaitGroup, cfg config.Config, log *slog.Logger, onLost func(string, uint64)) error {
 	for i, sk := range cfg.Sinks {
 		name := sk.Name
 		if name == "" {
@@ -405,12 +414,22 @@ func startShippers(ctx context.Context, cfg config.Config, log *slog.Logger) err
 				client.Transport = &http.Transport{TLSClientConfig: tlsCfg}
 			}
 			out = sink.NewSplunk(sink.SplunkConfig{URL: sk.Addr, Token: sk.Token, Index: sk.Index, Client: client})
+		case "otlp":
+			client := &http.Client{Timeout: 30 * time.Second}
+			if tlsCfg != nil {
+				client.Transport = &http.Transport{TLSClientConfig: tlsCfg}
+			}
+			otlp, err := sink.NewOTLP(ctx, sink.OTLPConfig{URL: sk.Addr, Headers: sk.Headers, Client: client, Version: vigilVersion()})
+			if err != nil {
+				return fmt.Errorf("sink %s: %w", name, err)
+			}
+			out = otlp
 		}
-		sh, err := ship.New(ship.Config{Name: name, Dir: cfg.Output.Dir, Logger: log, Sink: out})
+		sh, err := ship.New(ship.Config{Name: name, Dir: cfg.Output.Dir, Logger: log, Sink: out, OnLost: onLost})
 		if err != nil {
 			return err
 		}
-		go func() { _ = sh.Run(ctx) }()
+		wg.Go(func() { _ = sh.Run(ctx) })
 	}
 	return nil
 }

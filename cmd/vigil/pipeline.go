@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/correlate"
@@ -24,6 +25,9 @@ type pipeline struct {
 	hasher    *correlate.Hasher
 	out       *output.Writer
 	reconcile time.Time // next time to check the table against /proc
+
+	lostMu sync.Mutex
+	lost   []sensor.Loss // reported from other goroutines (the shippers)
 }
 
 var _ sensor.Handler = (*pipeline)(nil)
@@ -137,6 +141,9 @@ func (p *pipeline) finish() error {
 	if werr := p.writeHashes(results); werr != nil {
 		return werr
 	}
+	if werr := p.writeLost(); werr != nil {
+		return werr
+	}
 	if cerr := p.out.Close(); cerr != nil {
 		return cerr
 	}
@@ -155,5 +162,31 @@ func (p *pipeline) Flush() error {
 	if err := p.writeHashes(p.hasher.Results()); err != nil {
 		return err
 	}
+	if err := p.writeLost(); err != nil {
+		return err
+	}
 	return p.out.Flush()
+}
+
+// sinkLost notes records a sink will never get (retention deleted them
+// before they were shipped); the next flush writes a loss record. Safe to
+// call from any goroutine.
+func (p *pipeline) sinkLost(sink string, records uint64) {
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	p.lost = append(p.lost, sensor.Loss{Cause: sensor.CauseSinkBehind, Count: records, Sink: sink})
+}
+
+func (p *pipeline) writeLost() error {
+	p.lostMu.Lock()
+	lost := p.lost
+	p.lost = nil
+	p.lostMu.Unlock()
+	for _, l := range lost {
+		ev := &sensor.Event{Kind: sensor.KindLoss, Loss: l}
+		if err := p.out.Write(&correlate.Record{Event: ev, Time: time.Now()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

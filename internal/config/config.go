@@ -53,12 +53,15 @@ type Sink struct {
 	// (Addr is the cluster URL).
 	// Type "splunk": HTTP Event Collector (Addr is the endpoint URL, Token
 	// its token, Index optional).
-	Type      string `toml:"type"`
-	Addr      string `toml:"addr"`
-	APIKey    string `toml:"api_key"`
-	Namespace string `toml:"namespace"`
-	Token     string `toml:"token"`
-	Index     string `toml:"index"`
+	// Type "otlp": OTLP/HTTP logs (Addr is the logs endpoint URL, e.g.
+	// https://gateway:4318/v1/logs; Headers are sent with each request).
+	Type      string            `toml:"type"`
+	Addr      string            `toml:"addr"`
+	APIKey    string            `toml:"api_key"`
+	Namespace string            `toml:"namespace"`
+	Token     string            `toml:"token"`
+	Index     string            `toml:"index"`
+	Headers   map[string]string `toml:"headers"`
 	// TLS: connect with TLS, checking the server against CAFile (default:
 	// the system roots) and ServerName (default: the host in Addr).
 	TLS        bool   `toml:"tls"`
@@ -281,8 +284,8 @@ func (c *Config) Validate() error {
 	}
 	for i, sk := range c.Sinks {
 		switch {
-		case sk.Type != "syslog" && sk.Type != "elasticsearch" && sk.Type != "splunk":
-			errs = append(errs, fmt.Errorf("sink %d: type %q: want \"syslog\", \"elasticsearch\" or \"splunk\"", i+1, sk.Type))
+		case sk.Type != "syslog" && sk.Type != "elasticsearch" && sk.Type != "splunk" && sk.Type != "otlp":
+			errs = append(errs, fmt.Errorf("sink %d: type %q: want \"syslog\", \"elasticsearch\", \"splunk\" or \"otlp\"", i+1, sk.Type))
 		case sk.Addr == "":
 			errs = append(errs, fmt.Errorf("sink %d: no addr", i+1))
 		case c.Output.File != "":

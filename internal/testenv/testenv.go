@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -164,4 +165,73 @@ input(type="imtcp" address="127.0.0.1" port="%d" ruleset="vigil")
 			t.Fatal("rsyslogd did not listen")
 		}
 	}
+}
+
+// OTelCollector starts a real OpenTelemetry Collector OTLP/HTTP receiver
+// (test/otelcol, built from the go.opentelemetry.io/collector modules in
+// its own Go module) on addr. It appends every request it receives, as
+// OTLP/JSON, one per line, to the returned file. stop kills it; the
+// test's cleanup does too.
+func OTelCollector(t testing.TB, addr string) (out string, stop func()) {
+	t.Helper()
+	bin := collectorBinary(t)
+	out = filepath.Join(t.TempDir(), "otlp.jsonl")
+	cmd := exec.Command(bin, "-http", addr, "-out", out)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) }
+	t.Cleanup(stop)
+	ready := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 6)
+		_, err := io.ReadFull(stdout, buf)
+		if err == nil && string(buf) != "ready\n" {
+			err = fmt.Errorf("said %q", buf)
+		}
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			t.Fatalf("otelcol did not start: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("otelcol did not start within 30s")
+	}
+	return out, stop
+}
+
+var collector struct {
+	sync.Mutex
+	bin string
+}
+
+func collectorBinary(t testing.TB) string {
+	t.Helper()
+	collector.Lock()
+	defer collector.Unlock()
+	if collector.bin != "" {
+		return collector.bin
+	}
+	_, self, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(self), "..", "..", "test", "otelcol")
+	dir, err := os.MkdirTemp("", "vigil-otelcol-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "otelcol")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the test collector (%s): %v\n%s", src, err, out)
+	}
+	collector.bin = bin
+	return bin
 }

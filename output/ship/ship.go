@@ -9,6 +9,7 @@ package ship
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,18 +39,28 @@ type Config struct {
 	Batch      int           // records per send; default 500
 	Poll       time.Duration // how often to look for new records; default 200ms
 	MaxBackoff time.Duration // longest wait between retries; default 30s
-	Logger     *slog.Logger
+	FinalWait  time.Duration // how long the last pass at stop may take; default 5s
+	// OnLost, when set, hears of records this sink will never get:
+	// retention deleted their segment before they were shipped. records
+	// is how many, from the gap in event.sequence (0: unknown). The
+	// daemon writes it into the chain as a loss record.
+	OnLost func(sink string, records uint64)
+	Logger *slog.Logger
 }
 
 // Cursor is the position of the next record to send.
 type Cursor struct {
 	Segment string `json:"segment"` // base name of the segment file
 	Offset  int64  `json:"offset"`
+	// Sequence is the event.sequence of the last record sent, to count
+	// what a gap left by retention cost.
+	Sequence uint64 `json:"sequence,omitempty"`
 }
 
 // Stats counts a shipper's work.
 type Stats struct {
 	Sent, Failures, Skipped atomic.Uint64 // records sent; failed sends; segments lost to retention before sending
+	Lost                    atomic.Uint64 // records in those segments (from the sequence gap)
 }
 
 // Shipper moves records from the store to one sink.
@@ -69,6 +80,9 @@ func New(cfg Config) (*Shipper, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.FinalWait <= 0 {
+		cfg.FinalWait = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -104,7 +118,10 @@ func (s *Shipper) save() error {
 	return os.Rename(tmp, s.cursorPath())
 }
 
-// Run ships until ctx ends, then makes a last pass and closes the sink.
+// Run ships until ctx ends, then makes a last pass (bounded by
+// Config.FinalWait) and closes the sink. Stop it after the store's last
+// records are written: the daemon cancels it after the seal record, so
+// the final checkpoint and the seal reach the sink at a clean stop.
 func (s *Shipper) Run(ctx context.Context) error {
 	backoff := time.Duration(0)
 	for {
@@ -125,10 +142,20 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return s.cfg.Sink.Close()
+			return s.finish()
 		case <-time.After(wait):
 		}
 	}
+}
+
+func (s *Shipper) finish() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.FinalWait)
+	defer cancel()
+	if _, err := s.Pass(ctx); err != nil {
+		s.Stats.Failures.Add(1)
+		s.cfg.Logger.Warn("sink unavailable at stop; records wait in the store for the next start", "sink", s.cfg.Name, "err", err)
+	}
+	return s.cfg.Sink.Close()
 }
 
 // Pass sends what the store holds past the cursor, batch by batch, and
@@ -152,9 +179,22 @@ func (s *Shipper) Pass(ctx context.Context) (int, error) {
 			if j < 0 {
 				return 0, nil
 			}
-			s.Stats.Skipped.Add(1)
-			s.cfg.Logger.Warn("records deleted by retention before they were shipped", "sink", s.cfg.Name, "segment", s.cur.Segment)
-			start, s.cur = j, Cursor{Segment: names[j]}
+			first, ok := firstSequence(segs[j])
+			if !ok || first != s.cur.Sequence+1 {
+				// Not merely a shipped segment retired: records are gone.
+				lost := uint64(0)
+				if ok && first > s.cur.Sequence {
+					lost = first - s.cur.Sequence - 1
+				}
+				s.Stats.Skipped.Add(1)
+				s.Stats.Lost.Add(lost)
+				s.cfg.Logger.Warn("records deleted by retention before they were shipped", "sink", s.cfg.Name,
+					"segment", s.cur.Segment, "records", lost)
+				if s.cfg.OnLost != nil {
+					s.cfg.OnLost(s.cfg.Name, lost)
+				}
+			}
+			start, s.cur = j, Cursor{Segment: names[j], Sequence: s.cur.Sequence}
 		} else {
 			start = i
 		}
@@ -162,7 +202,7 @@ func (s *Shipper) Pass(ctx context.Context) (int, error) {
 	sent := 0
 	for i := start; i < len(segs); i++ {
 		if s.cur.Segment != names[i] {
-			s.cur = Cursor{Segment: names[i]}
+			s.cur = Cursor{Segment: names[i], Sequence: s.cur.Sequence}
 		}
 		n, err := s.shipSegment(ctx, segs[i])
 		sent += n
@@ -171,6 +211,45 @@ func (s *Shipper) Pass(ctx context.Context) (int, error) {
 		}
 	}
 	return sent, nil
+}
+
+var (
+	checkpointAction = []byte(`"action":"checkpoint"`)
+	sealAction       = []byte(`"action":"seal"`)
+)
+
+// isCheckpoint reports whether a stored line is a checkpoint or seal
+// record. In the canonical form that text can only be the event.action
+// of a control record: inside strings quotes are escaped.
+func isCheckpoint(line []byte) bool {
+	return bytes.Contains(line, checkpointAction) || bytes.Contains(line, sealAction)
+}
+
+// sequenceOf reads a record's event.sequence.
+func sequenceOf(line []byte) (uint64, bool) {
+	var r struct {
+		Event struct {
+			Sequence *uint64 `json:"sequence"`
+		} `json:"event"`
+	}
+	if json.Unmarshal(line, &r) != nil || r.Event.Sequence == nil {
+		return 0, false
+	}
+	return *r.Event.Sequence, true
+}
+
+// firstSequence reads the event.sequence of a segment's first record.
+func firstSequence(path string) (uint64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadBytes('\n')
+	if err != nil {
+		return 0, false
+	}
+	return sequenceOf(line)
 }
 
 // segmentName is a segment's name without its active/sealed suffix, so a
@@ -209,6 +288,9 @@ func (s *Shipper) shipSegment(ctx context.Context, path string) (int, error) {
 			return err
 		}
 		s.cur.Offset += size
+		if seq, ok := sequenceOf(batch[len(batch)-1]); ok {
+			s.cur.Sequence = seq
+		}
 		s.Stats.Sent.Add(uint64(len(batch)))
 		sent += len(batch)
 		batch, size = batch[:0], 0
@@ -222,7 +304,10 @@ func (s *Shipper) shipSegment(ctx context.Context, path string) (int, error) {
 		}
 		size += int64(len(line))
 		batch = append(batch, line[:len(line)-1])
-		if len(batch) >= s.cfg.Batch {
+		// A checkpoint (or seal) closes its batch: it goes out, and is
+		// acknowledged, before any record after it is sent, so a sink
+		// failing later records never holds back the latest signed root.
+		if len(batch) >= s.cfg.Batch || isCheckpoint(line) {
 			if err := flush(); err != nil {
 				return sent, err
 			}

@@ -1,0 +1,210 @@
+package sink
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+const otlpRecord = `{"@timestamp":"2026-11-27T10:00:00.25Z","event":{"action":"exec","category":["process"],"created":"2026-11-27T10:00:00.5Z","dataset":"vigil.process","hash":"aa11","kind":"event","sequence":7},"host":{"architecture":"x86_64","hostname":"ws1","name":"ws1","os":{"kernel":"6.18.44","type":"linux"}},"process":{"args":["sh","-c","echo a=b | c\\d"],"executable":"/bin/sh","parent":{"pid":41},"pid":42}}`
+
+// otlpLogs reads what the collector wrote: one OTLP/JSON
+// ExportLogsServiceRequest per line, flattened to log records.
+type otlpLog struct {
+	Resource map[string]any
+	Body     string
+	Time     string
+	Observed string
+	Severity string
+	Event    string
+	Attrs    map[string]any
+}
+
+func readOTLP(t *testing.T, path string, want int) []otlpLog {
+	t.Helper()
+	var out []otlpLog
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out = out[:0]
+		f, err := os.Open(path)
+		if err == nil {
+			sc := bufio.NewScanner(f)
+			sc.Buffer(nil, 1<<24)
+			for sc.Scan() {
+				var req struct {
+					ResourceLogs []struct {
+						Resource struct {
+							Attributes []kv `json:"attributes"`
+						} `json:"resource"`
+						ScopeLogs []struct {
+							LogRecords []struct {
+								TimeUnixNano         string `json:"timeUnixNano"`
+								ObservedTimeUnixNano string `json:"observedTimeUnixNano"`
+								SeverityText         string `json:"severityText"`
+								EventName            string `json:"eventName"`
+								Body                 struct {
+									StringValue string `json:"stringValue"`
+								} `json:"body"`
+								Attributes []kv `json:"attributes"`
+							} `json:"logRecords"`
+						} `json:"scopeLogs"`
+					} `json:"resourceLogs"`
+				}
+				if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+					t.Fatalf("collector output: %v", err)
+				}
+				for _, rl := range req.ResourceLogs {
+					for _, sl := range rl.ScopeLogs {
+						for _, lr := range sl.LogRecords {
+							out = append(out, otlpLog{
+								Resource: kvMap(rl.Resource.Attributes), Body: lr.Body.StringValue,
+								Time: lr.TimeUnixNano, Observed: lr.ObservedTimeUnixNano,
+								Severity: lr.SeverityText, Event: lr.EventName, Attrs: kvMap(lr.Attributes),
+							})
+						}
+					}
+				}
+			}
+			f.Close()
+		}
+		if len(out) >= want || time.Now().After(deadline) {
+			return out
+		}
+	}
+}
+
+type kv struct {
+	Key   string         `json:"key"`
+	Value map[string]any `json:"value"`
+}
+
+// kvMap turns OTLP/JSON AnyValues into Go values: strings, int64s as
+// decimal strings (OTLP/JSON's encoding), and []any for arrays.
+func kvMap(kvs []kv) map[string]any {
+	m := map[string]any{}
+	for _, a := range kvs {
+		m[a.Key] = anyValue(a.Value)
+	}
+	return m
+}
+
+func anyValue(v map[string]any) any {
+	for k, x := range v {
+		if k == "arrayValue" {
+			var out []any
+			vals, _ := x.(map[string]any)["values"].([]any)
+			for _, e := range vals {
+				out = append(out, anyValue(e.(map[string]any)))
+			}
+			return out
+		}
+		return x
+	}
+	return nil
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// A real OpenTelemetry Collector OTLP receiver gets the records, mapped
+// along ECS's OTel equivalents, with the record itself as the body.
+func TestOTLPCollector(t *testing.T) {
+	addr := freeAddr(t)
+	out, _ := testenv.OTelCollector(t, addr)
+	s, err := NewOTLP(context.Background(), OTLPConfig{URL: "http://" + addr + "/v1/logs", Version: "test",
+		Headers: map[string]string{"X-Vigil-Test": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	second := strings.Replace(strings.Replace(otlpRecord, `"sequence":7`, `"sequence":8`, 1), `"kind":"event"`, `"kind":"alert"`, 1)
+	if err := s.Send(context.Background(), [][]byte{[]byte(otlpRecord), []byte(second)}); err != nil {
+		t.Fatal(err)
+	}
+	got := readOTLP(t, out, 2)
+	if len(got) != 2 {
+		t.Fatalf("collector got %d log records, want 2", len(got))
+	}
+	r := got[0]
+	if r.Body != otlpRecord || got[1].Body != second {
+		t.Errorf("body is not the stored record:\n%s", r.Body)
+	}
+	if r.Time != "1795773600250000000" || r.Observed != "1795773600500000000" {
+		t.Errorf("timestamps: %s observed %s", r.Time, r.Observed)
+	}
+	if r.Severity != "INFO" || got[1].Severity != "WARN" || r.Event != "vigil.process" {
+		t.Errorf("severity %q/%q event name %q", r.Severity, got[1].Severity, r.Event)
+	}
+	for k, want := range map[string]any{
+		"service.name": "vigil", "service.version": "test", "host.name": "ws1",
+		"host.arch": "x86_64", "os.type": "linux", "os.version": "6.18.44",
+	} {
+		if r.Resource[k] != want {
+			t.Errorf("resource %s = %v, want %v", k, r.Resource[k], want)
+		}
+	}
+	for k, want := range map[string]any{
+		"log.record.uid": "aa11", "event.hash": "aa11", "event.action": "exec",
+		"process.pid": "42", "process.parent_pid": "41", "process.executable.path": "/bin/sh",
+		"event.sequence": "7",
+	} {
+		if r.Attrs[k] != want {
+			t.Errorf("attribute %s = %v, want %v", k, r.Attrs[k], want)
+		}
+	}
+	if args, _ := r.Attrs["process.command_args"].([]any); len(args) != 3 || args[2] != `echo a=b | c\d` {
+		t.Errorf("process.command_args = %v", r.Attrs["process.command_args"])
+	}
+	if cat, _ := r.Attrs["event.category"].([]any); len(cat) != 1 || cat[0] != "process" {
+		t.Errorf("event.category = %v", r.Attrs["event.category"])
+	}
+	for _, gone := range []string{"host.name", "process.args", "process.executable"} {
+		if _, ok := r.Attrs[gone]; ok {
+			t.Errorf("attribute %s should be mapped, not copied", gone)
+		}
+	}
+}
+
+// While the collector is down Send fails (the shipper keeps the batch);
+// once it is up again the same batch goes through.
+func TestOTLPOutage(t *testing.T) {
+	addr := freeAddr(t)
+	s, err := NewOTLP(context.Background(), OTLPConfig{URL: "http://" + addr + "/v1/logs",
+		Client: &http.Client{Timeout: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	batch := [][]byte{[]byte(otlpRecord)}
+	if err := s.Send(context.Background(), batch); err == nil {
+		t.Fatal("a batch to a stopped collector was taken as delivered")
+	}
+	out, stop := testenv.OTelCollector(t, addr)
+	if err := s.Send(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := s.Send(context.Background(), batch); err == nil {
+		t.Fatal("a batch to a killed collector was taken as delivered")
+	}
+	if got := readOTLP(t, out, 1); len(got) != 1 || got[0].Attrs["log.record.uid"] != "aa11" {
+		t.Fatalf("collector got %+v", got)
+	}
+	if err := s.Send(context.Background(), [][]byte{[]byte("{not json")}); err == nil || !strings.Contains(err.Error(), "record 0") {
+		t.Errorf("a damaged record: %v", err)
+	}
+}
