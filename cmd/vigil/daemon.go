@@ -419,7 +419,10 @@ func startShippers(ctx context.Context, wg *sync.WaitGroup, cfg config.Config, l
 			if tlsCfg != nil {
 				client.Transport = &http.Transport{TLSClientConfig: tlsCfg}
 			}
-			otlp, err := sink.NewOTLP(ctx, sink.OTLPConfig{URL: sk.Addr, Headers: sk.Headers, Client: client, Version: vigilVersion()})
+			otlp, err := sink.NewOTLP(ctx, sink.OTLPConfig{URL: sk.Addr, Headers: sk.Headers, Client: client, Version: vigilVersion(),
+				OnReject: func(reason string) {
+					log.Warn("otlp receiver refused records for good", "sink", name, "reason", reason)
+				}})
 			if err != nil {
 				return fmt.Errorf("sink %s: %w", name, err)
 			}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -26,6 +27,10 @@ type OTLPConfig struct {
 	Headers map[string]string // e.g. an Authorization header for the gateway
 	Client  *http.Client      // carries the TLS settings; default: 30 s timeout
 	Version string            // service.version on the resource
+	// OnReject hears of records the receiver refused for good (an OTLP
+	// partial success): the spec forbids resending them, so the batch
+	// counts as delivered and they stay only in the local store.
+	OnReject func(reason string)
 }
 
 // OTLP sends records as OpenTelemetry log records through the OTel Go SDK
@@ -51,6 +56,9 @@ type OTLPConfig struct {
 type OTLP struct {
 	cfg OTLPConfig
 	exp *otlploghttp.Exporter
+
+	// Rejected counts batches with records the receiver refused for good.
+	Rejected atomic.Uint64
 
 	mu       sync.Mutex
 	provider *sdklog.LoggerProvider
@@ -114,10 +122,22 @@ func (s *OTLP) Send(ctx context.Context, records [][]byte) error {
 		return nil
 	}
 	if err := s.exp.Export(ctx, s.batch.recs); err != nil {
+		if strings.HasPrefix(err.Error(), partialSuccess) {
+			s.Rejected.Add(1)
+			if s.cfg.OnReject != nil {
+				s.cfg.OnReject(err.Error())
+			}
+			return nil
+		}
 		return fmt.Errorf("otlp: %w", err)
 	}
 	return nil
 }
+
+// partialSuccess starts the exporter's error for a response that
+// accepted the request but rejected some records (its error type is
+// internal to the exporter).
+const partialSuccess = "OTLP partial success: "
 
 // start builds the LoggerProvider; its resource describes the host the
 // first record names (all records of one Vigil come from one host).

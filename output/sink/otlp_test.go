@@ -4,12 +4,17 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	collogpb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -206,5 +211,40 @@ func TestOTLPOutage(t *testing.T) {
 	}
 	if err := s.Send(context.Background(), [][]byte{[]byte("{not json")}); err == nil || !strings.Contains(err.Error(), "record 0") {
 		t.Errorf("a damaged record: %v", err)
+	}
+}
+
+// A partial success (the receiver took the request but refused some
+// records for good) is reported, not retried: OTLP forbids resending.
+// The real Collector receiver cannot be made to answer one, so a
+// stand-in answers the protobuf response the spec defines.
+func TestOTLPPartialSuccess(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if len(body) == 0 {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		b, err := proto.Marshal(&collogpb.ExportLogsServiceResponse{PartialSuccess: &collogpb.ExportLogsPartialSuccess{
+			RejectedLogRecords: 1, ErrorMessage: "attribute too long"}})
+		if err != nil {
+			t.Error(err)
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Write(b)
+	}))
+	defer srv.Close()
+	var reasons []string
+	s, err := NewOTLP(context.Background(), OTLPConfig{URL: srv.URL + "/v1/logs",
+		OnReject: func(reason string) { reasons = append(reasons, reason) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Send(context.Background(), [][]byte{[]byte(otlpRecord)}); err != nil {
+		t.Fatalf("a partial success must not be retried: %v", err)
+	}
+	if s.Rejected.Load() != 1 || len(reasons) != 1 || !strings.Contains(reasons[0], "attribute too long") {
+		t.Errorf("rejected %d, reasons %q", s.Rejected.Load(), reasons)
 	}
 }
