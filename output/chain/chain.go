@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // Identity names the host and the Vigil instance in chain records and
@@ -72,8 +71,6 @@ func (c *Chain) macOf(seq uint64, prev, h []byte, out []byte) []byte {
 	c.hm.Write(h)
 	return c.hm.Sum(out)
 }
-
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 
 func (c Config) withDefaults() Config {
 	if c.EpochRecords <= 0 {
@@ -190,7 +187,7 @@ func (c *Chain) seal(dst []byte, n *node) ([]byte, error) {
 	}))
 	dst = appendCanonical(dst, n, false)
 	dst = append(dst, '\n')
-	if err := c.tree.Append(rfc6962.DefaultHasher.HashLeaf(h[:]), nil); err != nil {
+	if err := c.tree.Append(hashLeaf(h[:]), nil); err != nil {
 		return dst, fmt.Errorf("merkle tree: %w", err)
 	}
 	c.prev = h

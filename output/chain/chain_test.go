@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // testLog writes a sealed log of n records with an epoch every `every`
@@ -246,5 +249,33 @@ func TestAppendCanonicalMatchesAppend(t *testing.T) {
 	b, _ := fast.AppendCanonical(nil, benchRecord)
 	if !bytes.Equal(a, b) {
 		t.Errorf("fallback differs:\nslow %s\nfast %s", a, b)
+	}
+}
+
+// The stack-buffer RFC 6962 hashes equal the library's, and so do the
+// roots of ranges built with them.
+func TestMerkleHashesMatchRFC6962(t *testing.T) {
+	lib := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	ours := rangeFactory.NewEmptyRange(0)
+	for i := range 1000 {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		want := rfc6962.DefaultHasher.HashLeaf(h[:])
+		if got := hashLeaf(h[:]); !bytes.Equal(got, want) {
+			t.Fatalf("leaf %d: %x, want %x", i, got, want)
+		}
+		if err := lib.Append(want, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := ours.Append(hashLeaf(h[:]), nil); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := lib.GetRootHash(nil)
+		b, _ := ours.GetRootHash(nil)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("root after %d leaves differs", i+1)
+		}
+	}
+	if got, want := hashLeaf([]byte("short")), rfc6962.DefaultHasher.HashLeaf([]byte("short")); !bytes.Equal(got, want) {
+		t.Error("leaf of a non-digest input differs")
 	}
 }

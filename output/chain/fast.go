@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // errNoFastPath: the record is not shaped for in-place sealing.
@@ -47,7 +45,7 @@ func (c *Chain) AppendCanonical(dst, record []byte) ([]byte, error) {
 	dst = append(dst, '"')
 	dst = append(dst, record[hashAt:]...)
 	dst = append(dst, '\n')
-	if err := c.tree.Append(rfc6962.DefaultHasher.HashLeaf(h[:]), nil); err != nil {
+	if err := c.tree.Append(hashLeaf(h[:]), nil); err != nil {
 		return dst, fmt.Errorf("merkle tree: %w", err)
 	}
 	c.prev = h

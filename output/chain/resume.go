@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // Resume continues the chain of an existing log (read from log, in
@@ -39,7 +37,7 @@ func Resume(cfg Config, log io.Reader) (*Chain, []byte, error) {
 		if !ok1 || !ok2 || err != nil || len(h) != 32 {
 			continue
 		}
-		if err := c.tree.Append(rfc6962.DefaultHasher.HashLeaf(h), nil); err != nil {
+		if err := c.tree.Append(hashLeaf(h), nil); err != nil {
 			return nil, nil, fmt.Errorf("resume: %w", err)
 		}
 		c.seq = seq

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 // Problem kinds a verification reports.
@@ -342,7 +341,7 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 		v.epoch = epoch + 1
 		v.lastCk = seq
 	}
-	if err := tree.Append(rfc6962.DefaultHasher.HashLeaf(hash), nil); err != nil {
+	if err := tree.Append(hashLeaf(hash), nil); err != nil {
 		return fmt.Errorf("verify: merkle tree: %w", err)
 	}
 	v.seq, v.prev = seq, hash
