@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -286,13 +284,7 @@ func TestDaemonShipsToSyslog(t *testing.T) {
 	if _, _, err := chain.Keygen(keys); err != nil {
 		t.Fatal(err)
 	}
-	// Reserve the port rsyslog will get later: nothing listens on it yet.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := ln.Addr().String()
-	ln.Close()
+	down := testenv.FreeAddr(t) // nothing listens there
 	cfg := filepath.Join(dir, "vigil.toml")
 	write := func(addr string) {
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`default_agents = false
@@ -354,12 +346,7 @@ func TestDaemonShipsToOTLP(t *testing.T) {
 	if _, _, err := chain.Keygen(keys); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(t)
 	out, _ := testenv.OTelCollector(t, addr)
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "vigil.toml")
@@ -400,31 +387,8 @@ headers = { "X-Tenant" = "t1" }
 	// Everything stored reached the collector, byte for byte, down to
 	// the final checkpoint and the seal written at the stop.
 	var bodies []string
-	{
-		b, _ := os.ReadFile(out)
-		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-			var req struct {
-				ResourceLogs []struct {
-					ScopeLogs []struct {
-						LogRecords []struct {
-							Body struct {
-								StringValue string `json:"stringValue"`
-							} `json:"body"`
-						} `json:"logRecords"`
-					} `json:"scopeLogs"`
-				} `json:"resourceLogs"`
-			}
-			if json.Unmarshal(line, &req) != nil {
-				continue
-			}
-			for _, rl := range req.ResourceLogs {
-				for _, sl := range rl.ScopeLogs {
-					for _, lr := range sl.LogRecords {
-						bodies = append(bodies, lr.Body.StringValue)
-					}
-				}
-			}
-		}
+	for _, l := range testenv.ReadOTLP(t, out) {
+		bodies = append(bodies, l.Body)
 	}
 	if len(stored) < 3 || !slices.Equal(bodies, stored) || !strings.Contains(stored[len(stored)-1], `"action":"seal"`) {
 		t.Errorf("collector bodies differ from the store:\nstored %d %q\nshipped %d %q", len(stored), stored, len(bodies), bodies)

@@ -4,6 +4,8 @@
 package testenv
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -133,19 +135,15 @@ func Rsyslog(t testing.TB) (addr, out string) {
 		t.Skip("rsyslogd not installed")
 	}
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	addr = FreeAddr(t)
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	out = filepath.Join(dir, "out.log")
 	conf := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`global(workDirectory=%q)
 module(load="imtcp")
 template(name="msgonly" type="string" string="%%msg%%\n")
 ruleset(name="vigil") { action(type="omfile" file=%q template="msgonly") }
-input(type="imtcp" address="127.0.0.1" port="%d" ruleset="vigil")
+input(type="imtcp" address="127.0.0.1" port="%s" ruleset="vigil")
 `, dir, out, port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +153,6 @@ input(type="imtcp" address="127.0.0.1" port="%d" ruleset="vigil")
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -234,4 +231,104 @@ func collectorBinary(t testing.TB) string {
 	}
 	collector.bin = bin
 	return bin
+}
+
+// FreeAddr returns a loopback TCP address nothing listens on (yet): for a
+// server a test starts later, or never.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// OTLPLog is one log record as OTelCollector wrote it. Attribute values
+// are as OTLP/JSON has them: strings, int64s as decimal strings, arrays
+// as []any.
+type OTLPLog struct {
+	Resource map[string]any
+	Body     string
+	Time     string // time_unix_nano
+	Observed string // observed_time_unix_nano
+	Severity string
+	Event    string
+	Attrs    map[string]any
+}
+
+// ReadOTLP reads the log records in an OTelCollector output file.
+func ReadOTLP(t testing.TB, path string) []OTLPLog {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	type kv struct {
+		Key   string         `json:"key"`
+		Value map[string]any `json:"value"`
+	}
+	var out []OTLPLog
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var req struct {
+			ResourceLogs []struct {
+				Resource struct {
+					Attributes []kv `json:"attributes"`
+				} `json:"resource"`
+				ScopeLogs []struct {
+					LogRecords []struct {
+						TimeUnixNano         string `json:"timeUnixNano"`
+						ObservedTimeUnixNano string `json:"observedTimeUnixNano"`
+						SeverityText         string `json:"severityText"`
+						EventName            string `json:"eventName"`
+						Body                 struct {
+							StringValue string `json:"stringValue"`
+						} `json:"body"`
+						Attributes []kv `json:"attributes"`
+					} `json:"logRecords"`
+				} `json:"scopeLogs"`
+			} `json:"resourceLogs"`
+		}
+		if err := json.Unmarshal(line, &req); err != nil {
+			t.Fatalf("collector output %s: %v", path, err)
+		}
+		kvMap := func(kvs []kv) map[string]any {
+			m := map[string]any{}
+			for _, a := range kvs {
+				m[a.Key] = anyValue(a.Value)
+			}
+			return m
+		}
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, lr := range sl.LogRecords {
+					out = append(out, OTLPLog{
+						Resource: kvMap(rl.Resource.Attributes), Body: lr.Body.StringValue,
+						Time: lr.TimeUnixNano, Observed: lr.ObservedTimeUnixNano,
+						Severity: lr.SeverityText, Event: lr.EventName, Attrs: kvMap(lr.Attributes),
+					})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func anyValue(v map[string]any) any {
+	for k, x := range v {
+		if k == "arrayValue" {
+			var out []any
+			vals, _ := x.(map[string]any)["values"].([]any)
+			for _, e := range vals {
+				out = append(out, anyValue(e.(map[string]any)))
+			}
+			return out
+		}
+		return x
+	}
+	return nil
 }

@@ -1,14 +1,10 @@
 package sink
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,114 +17,20 @@ import (
 
 const otlpRecord = `{"@timestamp":"2026-11-27T10:00:00.25Z","event":{"action":"exec","category":["process"],"created":"2026-11-27T10:00:00.5Z","dataset":"vigil.process","hash":"aa11","kind":"event","sequence":7},"host":{"architecture":"x86_64","hostname":"ws1","name":"ws1","os":{"kernel":"6.18.44","type":"linux"}},"process":{"args":["sh","-c","echo a=b | c\\d"],"executable":"/bin/sh","parent":{"pid":41},"pid":42}}`
 
-// otlpLogs reads what the collector wrote: one OTLP/JSON
-// ExportLogsServiceRequest per line, flattened to log records.
-type otlpLog struct {
-	Resource map[string]any
-	Body     string
-	Time     string
-	Observed string
-	Severity string
-	Event    string
-	Attrs    map[string]any
-}
-
-func readOTLP(t *testing.T, path string, want int) []otlpLog {
+// readOTLP waits (up to 10 s) for want log records at the collector.
+func readOTLP(t *testing.T, path string, want int) []testenv.OTLPLog {
 	t.Helper()
-	var out []otlpLog
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		out = out[:0]
-		f, err := os.Open(path)
-		if err == nil {
-			sc := bufio.NewScanner(f)
-			sc.Buffer(nil, 1<<24)
-			for sc.Scan() {
-				var req struct {
-					ResourceLogs []struct {
-						Resource struct {
-							Attributes []kv `json:"attributes"`
-						} `json:"resource"`
-						ScopeLogs []struct {
-							LogRecords []struct {
-								TimeUnixNano         string `json:"timeUnixNano"`
-								ObservedTimeUnixNano string `json:"observedTimeUnixNano"`
-								SeverityText         string `json:"severityText"`
-								EventName            string `json:"eventName"`
-								Body                 struct {
-									StringValue string `json:"stringValue"`
-								} `json:"body"`
-								Attributes []kv `json:"attributes"`
-							} `json:"logRecords"`
-						} `json:"scopeLogs"`
-					} `json:"resourceLogs"`
-				}
-				if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
-					t.Fatalf("collector output: %v", err)
-				}
-				for _, rl := range req.ResourceLogs {
-					for _, sl := range rl.ScopeLogs {
-						for _, lr := range sl.LogRecords {
-							out = append(out, otlpLog{
-								Resource: kvMap(rl.Resource.Attributes), Body: lr.Body.StringValue,
-								Time: lr.TimeUnixNano, Observed: lr.ObservedTimeUnixNano,
-								Severity: lr.SeverityText, Event: lr.EventName, Attrs: kvMap(lr.Attributes),
-							})
-						}
-					}
-				}
-			}
-			f.Close()
-		}
-		if len(out) >= want || time.Now().After(deadline) {
+		if out := testenv.ReadOTLP(t, path); len(out) >= want || time.Now().After(deadline) {
 			return out
 		}
 	}
-}
-
-type kv struct {
-	Key   string         `json:"key"`
-	Value map[string]any `json:"value"`
-}
-
-// kvMap turns OTLP/JSON AnyValues into Go values: strings, int64s as
-// decimal strings (OTLP/JSON's encoding), and []any for arrays.
-func kvMap(kvs []kv) map[string]any {
-	m := map[string]any{}
-	for _, a := range kvs {
-		m[a.Key] = anyValue(a.Value)
-	}
-	return m
-}
-
-func anyValue(v map[string]any) any {
-	for k, x := range v {
-		if k == "arrayValue" {
-			var out []any
-			vals, _ := x.(map[string]any)["values"].([]any)
-			for _, e := range vals {
-				out = append(out, anyValue(e.(map[string]any)))
-			}
-			return out
-		}
-		return x
-	}
-	return nil
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // A real OpenTelemetry Collector OTLP receiver gets the records, mapped
 // along ECS's OTel equivalents, with the record itself as the body.
 func TestOTLPCollector(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	out, _ := testenv.OTelCollector(t, addr)
 	s, err := NewOTLP(context.Background(), OTLPConfig{URL: "http://" + addr + "/v1/logs", Version: "test",
 		Headers: map[string]string{"X-Vigil-Test": "1"}})
@@ -187,7 +89,7 @@ func TestOTLPCollector(t *testing.T) {
 // While the collector is down Send fails (the shipper keeps the batch);
 // once it is up again the same batch goes through.
 func TestOTLPOutage(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	s, err := NewOTLP(context.Background(), OTLPConfig{URL: "http://" + addr + "/v1/logs",
 		Client: &http.Client{Timeout: 2 * time.Second}})
 	if err != nil {
