@@ -36,7 +36,7 @@ test-short:
 # Micro-benchmarks of the user-space path, then the sensor's overhead on
 # syscall loops as ratios against no sensor (root; about two minutes).
 bench:
-	$(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|ChainAppend|Verify' -benchmem -count=1 ./sensor ./correlate ./output/...
+	$(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=1 ./sensor ./correlate ./output/...
 	$(GO) test -run '^$$' -bench Overhead -benchtime 1x -count=1 ./cmd/vigil
 
 lint:

@@ -1,6 +1,8 @@
 package output
 
 import (
+	"github.com/vigilsec/vigil/output/chain"
+	"syscall"
 	"time"
 
 	"github.com/vigilsec/vigil/correlate"
@@ -9,6 +11,8 @@ import (
 
 // ECSVersion is the ECS version records conform to.
 const ECSVersion = "9.4.0"
+
+var ecsObject = []byte(`{"version":"` + ECSVersion + `"}`)
 
 // Identity is the host and the Vigil instance every record names.
 type Identity struct {
@@ -22,10 +26,15 @@ type Identity struct {
 
 // Encoder turns records into ECS JSON lines, numbering them.
 type Encoder struct {
-	id  Identity
-	seq uint64
-	now func() time.Time
-	j   jsonBuf
+	id     Identity
+	seq    uint64
+	now    func() time.Time
+	j      jsonBuf
+	agent  []byte // the agent object, the same in every record
+	host   []byte // the host object
+	procs  procCache
+	procIn procInputs
+	splice chain.Splice // of the last record, from its start
 }
 
 // NewEncoder returns an encoder; now stamps event.created (default
@@ -34,8 +43,31 @@ func NewEncoder(id Identity, now func() time.Time) *Encoder {
 	if now == nil {
 		now = time.Now
 	}
-	return &Encoder{id: id, now: now}
+	e := &Encoder{id: id, now: now}
+	j := &e.j
+	j.b, j.more, j.depth = append(j.b[:0], '{'), false, 0
+	j.begin()
+	j.strNonEmpty("ephemeral_id", id.EphemeralID)
+	j.strNonEmpty("id", id.AgentID)
+	j.str("type", "vigil")
+	j.strNonEmpty("version", id.AgentVersion)
+	j.end()
+	e.agent = append([]byte(nil), j.b...)
+	j.b, j.more, j.depth = append(j.b[:0], '{'), false, 0
+	j.begin()
+	j.open("boot")
+	j.str("id", id.BootID)
+	j.close()
+	j.strNonEmpty("id", id.HostID)
+	j.strNonEmpty("name", id.HostName)
+	j.end()
+	e.host = append([]byte(nil), j.b...)
+	return e
 }
+
+// Splice is where the last record's integrity fields go, for sealing it
+// in place (output/chain.Chain.AppendCanonicalAt).
+func (e *Encoder) Splice() chain.Splice { return e.splice }
 
 // Sequence is the event.sequence of the last record encoded.
 func (e *Encoder) Sequence() uint64 { return e.seq }
@@ -47,6 +79,8 @@ func (e *Encoder) SetSequence(n uint64) { e.seq = n }
 func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	e.seq++
 	j := &e.j
+	e.splice = chain.Splice{Sequence: e.seq}
+	lineStart := len(dst)
 	j.b, j.more, j.depth = append(dst, '{'), false, 0
 	j.begin()
 
@@ -56,52 +90,33 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	j.time("@timestamp", r.Time)
 	e.vigil(r)
 
-	j.open("agent")
-	j.strNonEmpty("ephemeral_id", e.id.EphemeralID)
-	j.strNonEmpty("id", e.id.AgentID)
-	j.str("type", "vigil")
-	j.strNonEmpty("version", e.id.AgentVersion)
-	j.close()
-
-	if p := r.Process; p != nil {
-		if r.File != nil {
-			e.file(r)
-		}
-		if r.Net != nil {
-			e.network(r)
-		}
-	}
-
-	j.open("ecs")
-	j.str("version", ECSVersion)
-	j.close()
-
-	j.open("event")
-	switch ev.Kind {
-	case sensor.KindFork:
-		e.eventHead("event", "process", "start", "fork", "vigil.process")
-	case sensor.KindExec:
-		e.eventHead("event", "process", "start", "exec", "vigil.process")
-	case sensor.KindExit:
-		e.eventHead("event", "process", "end", "end", "vigil.process")
-	case sensor.KindFile:
-		e.fileEventHead(r)
-	case sensor.KindNet:
-		e.netEventHead(r)
-	case sensor.KindLoss:
-		e.eventHead("metric", "", "", "loss", "vigil.loss")
-	case sensor.KindHash:
-		if r.File != nil {
-			e.eventHead("enrichment", "file", "info", "file_hash", "vigil.file")
-		} else {
-			e.eventHead("enrichment", "process", "info", "process_hash", "vigil.process")
-		}
-	}
-	j.uint("sequence", e.seq)
-	j.time("created", e.now())
-	j.close()
+	j.raw("agent", e.agent)
 
 	p := r.Process
+	file := p != nil && r.File != nil
+	net := p != nil && r.Net != nil
+	// The remaining top-level members, also in key order.
+	if net {
+		e.destination(r)
+		if m := r.Net.DNS; m != nil && (ev.Net.Op == sensor.NetSendStart || ev.Net.Op == sensor.NetDNSAnswer) {
+			e.dns(m)
+		}
+	}
+
+	j.raw("ecs", ecsObject)
+
+	switch {
+	case file && ev.File.Ret < 0 && ev.File.Op != sensor.FileWriteEnd:
+		e.errorObject(syscall.Errno(-ev.File.Ret))
+	case net && ev.Net.Op == sensor.NetConnect && ev.Net.Ret < 0 && ev.Net.Ret != -int64(syscall.EINPROGRESS):
+		e.errorObject(syscall.Errno(-ev.Net.Ret))
+	}
+
+	e.event(r)
+
+	if file {
+		e.file(r)
+	}
 	if p != nil && p.Agent != "" {
 		j.open("gen_ai")
 		j.open("agent")
@@ -110,16 +125,31 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		j.close()
 	}
 
-	j.open("host")
-	j.open("boot")
-	j.str("id", e.id.BootID)
-	j.close()
-	j.strNonEmpty("id", e.id.HostID)
-	j.strNonEmpty("name", e.id.HostName)
-	j.close()
+	j.raw("host", e.host)
 
+	if net && r.Net.HTTP != nil && ev.Net.Op == sensor.NetSendStart {
+		e.httpObject(r.Net.HTTP)
+	}
+	if net {
+		e.networkObject(r)
+	}
 	if p != nil {
 		e.process(r, p)
+	}
+	if net {
+		e.source(r)
+		if c := r.Net.TLS; c != nil && ev.Net.Op == sensor.NetSendStart && c.ServerName != "" {
+			j.open("tls")
+			j.open("client")
+			j.str("server_name", c.ServerName)
+			j.close()
+			j.close()
+		}
+		if h := r.Net.HTTP; h != nil && ev.Net.Op == sensor.NetSendStart {
+			e.url(h, ev.Net.Dst.Port)
+		}
+	}
+	if p != nil {
 		j.open("user")
 		j.uintStr("id", uint64(p.EUID))
 		j.close()
@@ -127,21 +157,81 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 
 	j.end()
 	j.b = append(j.b, '\n')
+	e.splice.VigilAt -= lineStart
+	e.splice.HashAt -= lineStart
 	return j.b
 }
 
-func (e *Encoder) eventHead(kind, category, typ, action, dataset string) {
+// eventFields are the event.* members that depend on the record.
+type eventFields struct {
+	kind, category, action, dataset, outcome string
+	types                                    []string
+	span                                     bool // start and end: a total over a descriptor's life
+	start                                    time.Time
+}
+
+var (
+	typeStart = []string{"start"}
+	typeEnd   = []string{"end"}
+	typeInfo  = []string{"info"}
+)
+
+// event writes the event object, its members in key order.
+func (e *Encoder) event(r *correlate.Record) {
 	j := &e.j
-	j.str("action", action)
-	if category != "" {
-		j.strs("category", category)
+	ev := r.Event
+	var f eventFields
+	switch ev.Kind {
+	case sensor.KindFork:
+		f = eventFields{kind: "event", category: "process", types: typeStart, action: "fork", dataset: "vigil.process"}
+	case sensor.KindExec:
+		f = eventFields{kind: "event", category: "process", types: typeStart, action: "exec", dataset: "vigil.process"}
+	case sensor.KindExit:
+		f = eventFields{kind: "event", category: "process", types: typeEnd, action: "end", dataset: "vigil.process"}
+	case sensor.KindFile:
+		f = fileEvent(r)
+	case sensor.KindNet:
+		f = netEvent(r)
+	case sensor.KindLoss:
+		f = eventFields{kind: "metric", action: "loss", dataset: "vigil.loss"}
+	case sensor.KindHash:
+		if r.File != nil {
+			f = eventFields{kind: "enrichment", category: "file", types: typeInfo, action: "file_hash", dataset: "vigil.file"}
+		} else {
+			f = eventFields{kind: "enrichment", category: "process", types: typeInfo, action: "process_hash", dataset: "vigil.process"}
+		}
 	}
-	j.str("dataset", dataset)
-	j.str("kind", kind)
+	j.open("event")
+	j.str("action", f.action)
+	if f.category != "" {
+		j.strs("category", f.category)
+	}
+	j.time("created", e.now())
+	j.str("dataset", f.dataset)
+	if f.span {
+		j.time("end", r.Time)
+	}
+	e.splice.HashAt = len(j.b) // the comma before "kind"
+	j.str("kind", f.kind)
 	j.str("module", "vigil")
-	if category != "" {
-		j.strs("type", typ)
+	j.strNonEmpty("outcome", f.outcome)
+	j.uint("sequence", e.seq)
+	if f.span {
+		j.time("start", f.start)
 	}
+	if len(f.types) > 0 {
+		j.strs("type", f.types...)
+	}
+	j.close()
+}
+
+// errorObject writes error.* for a failed syscall.
+func (e *Encoder) errorObject(errno syscall.Errno) {
+	j := &e.j
+	j.open("error")
+	j.str("code", errnoName(errno))
+	j.str("message", errno.Error())
+	j.close()
 }
 
 // process writes the process object, its members in key order (the
@@ -149,7 +239,17 @@ func (e *Encoder) eventHead(kind, category, typ, action, dataset string) {
 func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	j := &e.j
 	k := r.Event.Kind
+	var in *procInputs
+	if cacheable(r) {
+		in = &e.procIn
+		in.set(r, p)
+		if e.cachedProcess(r, in) {
+			return
+		}
+	}
 	j.open("process")
+	start := len(j.b) - 1
+	threadAt, threadEnd := -1, -1
 	if len(p.Args) > 0 {
 		j.strs("args", p.Args...)
 		j.uint("args_count", uint64(max(p.Argc, len(p.Args))))
@@ -216,28 +316,34 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 		j.time("start", p.Start)
 	}
 	if k != sensor.KindFork && k != sensor.KindHash {
+		threadAt = len(j.b)
 		j.open("thread")
 		j.uint("id", uint64(r.Event.Task.TID))
 		j.close()
+		threadEnd = len(j.b)
 	}
 	j.open("user")
 	j.uintStr("id", uint64(p.EUID))
 	j.close()
 	j.strNonEmpty("working_directory", p.Cwd)
 	j.close()
+	if in != nil && threadAt > start {
+		e.fillProcess(in, j.b, start, threadAt, threadEnd, len(j.b))
+	}
 }
 
 func (e *Encoder) vigil(r *correlate.Record) {
 	j := &e.j
 	ev := r.Event
 	j.open("Vigil")
+	e.splice.VigilAt = len(j.b)
 	if ev.Kind == sensor.KindLoss {
 		j.open("loss")
 		j.str("cause", ev.Loss.Cause.String())
+		j.uint("count", ev.Loss.Count)
 		if ev.Loss.Class != 0 {
 			j.str("event_class", ev.Loss.Class.String())
 		}
-		j.uint("count", ev.Loss.Count)
 		j.strNonEmpty("sink", ev.Loss.Sink)
 		j.close()
 		j.close()
@@ -250,35 +356,33 @@ func (e *Encoder) vigil(r *correlate.Record) {
 	if r.Net != nil {
 		e.vigilNet(r)
 	}
+	// Members in key order.
 	j.open("process")
-	j.str("source", p.Source.String())
-	if h := r.Hash; h != nil && r.File == nil && h.State != correlate.HashDone {
-		j.str("hash_state", h.State)
+	exec, exit := ev.Kind == sensor.KindExec, ev.Kind == sensor.KindExit
+	if exec && p.ArgsCut {
+		j.bool("args_truncated", true)
 	}
 	if p.CgroupID != 0 {
 		j.uint("cgroup_id", p.CgroupID)
 	}
-	if ev.Kind == sensor.KindExec {
-		if p.ArgsCut {
-			j.bool("args_truncated", true)
-		}
-		if ev.Flags&sensor.FlagExeTruncated != 0 {
-			j.bool("executable_truncated", true)
-		}
-		if ev.Flags&sensor.FlagCwdTruncated != 0 {
-			j.bool("working_directory_truncated", true)
-		}
-		if ev.Flags&sensor.FlagNewRoot != 0 {
-			j.bool("tree_root", true)
-		}
+	if exit && p.CoreDump {
+		j.bool("core_dumped", true)
 	}
-	if ev.Kind == sensor.KindExit {
-		if p.Signal != 0 {
-			j.str("exit_signal", signalName(p.Signal))
-		}
-		if p.CoreDump {
-			j.bool("core_dumped", true)
-		}
+	if exec && ev.Flags&sensor.FlagExeTruncated != 0 {
+		j.bool("executable_truncated", true)
+	}
+	if exit && p.Signal != 0 {
+		j.str("exit_signal", signalName(p.Signal))
+	}
+	if h := r.Hash; h != nil && r.File == nil && h.State != correlate.HashDone {
+		j.str("hash_state", h.State)
+	}
+	j.str("source", p.Source.String())
+	if exec && ev.Flags&sensor.FlagNewRoot != 0 {
+		j.bool("tree_root", true)
+	}
+	if exec && ev.Flags&sensor.FlagCwdTruncated != 0 {
+		j.bool("working_directory_truncated", true)
 	}
 	j.close()
 	if p.RootID != "" {

@@ -11,66 +11,57 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+var (
+	typeCreation = []string{"creation"}
+	typeAccess   = []string{"access"}
+	typeDeletion = []string{"deletion"}
+	typeChange   = []string{"change"}
+)
+
 // fileAction is the ECS event.type and event.action of a file event.
-func fileAction(r *correlate.Record) (typ, action string) {
+func fileAction(r *correlate.Record) (types []string, action string) {
 	f := &r.Event.File
 	switch f.Op {
 	case sensor.FileOpen:
 		if f.Ret >= 0 && f.FMode&fmodeCreated != 0 {
-			return "creation", "creation"
+			return typeCreation, "creation"
 		}
-		return "access", "open"
+		return typeAccess, "open"
 	case sensor.FileUnlink, sensor.FileRmdir:
-		return "deletion", "deletion"
+		return typeDeletion, "deletion"
 	case sensor.FileRename:
-		return "change", "rename"
+		return typeChange, "rename"
 	}
-	return "change", "modification" // truncate, write totals
+	return typeChange, "modification" // truncate, write totals
 }
 
 // fmodeCreated is FMODE_CREATED in struct file's f_mode: this open
 // created the file. Bit 20 on every kernel from 4.19 through 6.18.
 const fmodeCreated = 0x100000
 
-func (e *Encoder) fileEventHead(r *correlate.Record) {
-	j := &e.j
-	typ, action := fileAction(r)
-	e.eventHead("event", "file", typ, action, "vigil.file")
+func fileEvent(r *correlate.Record) eventFields {
+	types, action := fileAction(r)
+	ev := eventFields{kind: "event", category: "file", action: action, dataset: "vigil.file", types: types}
 	f := &r.Event.File
-	if f.Op == sensor.FileWriteEnd {
-		j.time("start", r.File.Start)
-		j.time("end", r.Time)
-		return
+	switch {
+	case f.Op == sensor.FileWriteEnd:
+		ev.span, ev.start = true, r.File.Start
+	case f.Ret < 0:
+		ev.outcome = "failure"
+	default:
+		ev.outcome = "success"
 	}
-	if f.Ret < 0 {
-		j.str("outcome", "failure")
-	} else {
-		j.str("outcome", "success")
-	}
+	return ev
 }
 
-// file writes the file.* object and error.* for a failed syscall.
+// file writes the file.* object, its members in key order.
 func (e *Encoder) file(r *correlate.Record) {
 	j := &e.j
 	f := &r.Event.File
 	if r.File.Path != "" {
 		j.open("file")
-		j.str("path", r.File.Path)
 		dir, name := filepath.Split(r.File.Path)
-		if name != "" {
-			j.str("name", name)
-			if ext := filepath.Ext(name); len(ext) > 1 && len(ext) < len(name) {
-				j.str("extension", ext[1:])
-			}
-		}
-		if dir != "" {
-			if dir = strings.TrimSuffix(dir, "/"); dir == "" {
-				dir = "/"
-			}
-			j.str("directory", dir)
-		}
 		if f.Inode != 0 {
-			j.uintStr("inode", f.Inode)
 			j.key("device")
 			j.b = append(j.b, '"')
 			j.b = strconv.AppendUint(j.b, uint64(unix.Major(f.Device)), 10)
@@ -79,71 +70,82 @@ func (e *Encoder) file(r *correlate.Record) {
 			j.b = append(j.b, '"')
 			j.more = true
 		}
-		switch {
-		case f.Op == sensor.FileRmdir:
-			j.str("type", "dir")
-		case f.Flags&sensor.FileRegular != 0 || r.Event.Kind == sensor.KindHash:
-			j.str("type", "file")
+		if dir != "" {
+			if dir = strings.TrimSuffix(dir, "/"); dir == "" {
+				dir = "/"
+			}
+			j.str("directory", dir)
+		}
+		if name != "" {
+			if ext := filepath.Ext(name); len(ext) > 1 && len(ext) < len(name) {
+				j.str("extension", ext[1:])
+			}
 		}
 		if h := r.Hash; h != nil && h.SHA256 != "" {
 			j.open("hash")
 			j.str("sha256", h.SHA256)
 			j.close()
 		}
-		j.close()
-	}
-	if f.Ret < 0 && f.Op != sensor.FileWriteEnd {
-		errno := syscall.Errno(-f.Ret)
-		j.open("error")
-		j.str("code", errnoName(errno))
-		j.str("message", errno.Error())
+		if f.Inode != 0 {
+			j.uintStr("inode", f.Inode)
+		}
+		if name != "" {
+			j.str("name", name)
+		}
+		j.str("path", r.File.Path)
+		switch {
+		case f.Op == sensor.FileRmdir:
+			j.str("type", "dir")
+		case f.Flags&sensor.FileRegular != 0 || r.Event.Kind == sensor.KindHash:
+			j.str("type", "file")
+		}
 		j.close()
 	}
 }
 
-// vigilFile writes Vigil.file.*.
+// vigilFile writes Vigil.file.*, its members in key order.
 func (e *Encoder) vigilFile(r *correlate.Record) {
 	j := &e.j
 	f := &r.Event.File
+	open, write := f.Op == sensor.FileOpen, f.Op == sensor.FileWriteEnd
 	j.open("file")
-	j.str("path_source", r.File.PathSource)
+	if open {
+		e.openAccess(f.OpenFlags)
+	}
+	if write {
+		j.int("bytes_written", f.Size)
+	}
+	if open && f.OpenFlags&0o100 != 0 {
+		j.key("create_mode")
+		j.b = append(j.b, '"', '0')
+		j.b = strconv.AppendUint(j.b, uint64(f.Mode&0o7777), 8)
+		j.b = append(j.b, '"')
+		j.more = true
+	}
 	if h := r.Hash; h != nil {
-		if h.State != correlate.HashDone {
-			j.str("hash_state", h.State)
-		}
 		if h.Previous != "" {
 			j.open("hash_before")
 			j.str("sha256", h.Previous)
 			j.close()
 		}
+		if h.State != correlate.HashDone {
+			j.str("hash_state", h.State)
+		}
 	}
+	if f.Op == sensor.FileRename {
+		j.str("old_path", r.File.OldPath)
+	}
+	if open {
+		j.uint("open_flags", uint64(f.OpenFlags))
+	}
+	j.str("path_source", r.File.PathSource)
 	if f.Flags&sensor.FilePathCut != 0 {
 		j.bool("path_truncated", true)
 	}
-	switch f.Op {
-	case sensor.FileOpen:
-		e.openAccess(f.OpenFlags)
-		j.uint("open_flags", uint64(f.OpenFlags))
-		if f.OpenFlags&0o100 != 0 {
-			j.key("create_mode")
-			j.b = append(j.b, '"', '0')
-			j.b = strconv.AppendUint(j.b, uint64(f.Mode&0o7777), 8)
-			j.b = append(j.b, '"')
-			j.more = true
-		}
-	case sensor.FileRename:
-		j.str("old_path", r.File.OldPath)
-		if f.OpenFlags != 0 {
-			j.uint("rename_flags", uint64(f.OpenFlags))
-		}
-	case sensor.FileTruncate:
-		j.int("truncated_to", f.Size)
-	case sensor.FileWriteEnd:
-		j.int("bytes_written", f.Size)
-		j.uint("write_calls", f.Ops)
-		if f.Flags&sensor.FileTruncated != 0 {
-			j.int("truncated_to", f.Ret)
-		}
+	if f.Op == sensor.FileRename && f.OpenFlags != 0 {
+		j.uint("rename_flags", uint64(f.OpenFlags))
+	}
+	if write {
 		switch {
 		case f.Flags&sensor.FileAtExit != 0:
 			j.str("reported_at", "exit")
@@ -152,6 +154,15 @@ func (e *Encoder) vigilFile(r *correlate.Record) {
 		default:
 			j.str("reported_at", "close")
 		}
+	}
+	switch {
+	case f.Op == sensor.FileTruncate:
+		j.int("truncated_to", f.Size)
+	case write && f.Flags&sensor.FileTruncated != 0:
+		j.int("truncated_to", f.Ret)
+	}
+	if write {
+		j.uint("write_calls", f.Ops)
 	}
 	j.close()
 }

@@ -368,9 +368,9 @@ func TestFileAction(t *testing.T) {
 		{sensor.File{Op: sensor.FileTruncate}, "change", "modification", "truncate", ""},
 		{sensor.File{Op: sensor.FileWriteEnd}, "change", "modification", "write end", ""},
 	} {
-		typ, action := fileAction(&correlate.Record{Event: &sensor.Event{Kind: sensor.KindFile, File: tc.f}})
-		if typ != tc.typ || action != tc.action {
-			t.Errorf("%s: fileAction = %s, %s, want %s, %s %s", tc.name, typ, action, tc.typ, tc.action, tc.reason)
+		types, action := fileAction(&correlate.Record{Event: &sensor.Event{Kind: sensor.KindFile, File: tc.f}})
+		if len(types) != 1 || types[0] != tc.typ || action != tc.action {
+			t.Errorf("%s: fileAction = %s, %s, want %s, %s %s", tc.name, types, action, tc.typ, tc.action, tc.reason)
 		}
 	}
 }

@@ -11,23 +11,30 @@ import (
 // jsonBuf appends JSON to b. Commas are placed automatically: every value
 // sets more, and a key or an array element writes a comma first if more
 // is set. Objects come out in canonical form whatever order their members
-// were written in: each object's members are sorted by key when it is
-// closed (output/chain's canonical form: keys sorted bytewise).
+// were written in (output/chain's canonical form: keys sorted bytewise):
+// each key is compared with the one before it as it is written, and an
+// object whose keys came out of order is sorted when it is closed. The
+// encoder writes members in key order wherever it can, so the sort is a
+// safety net, not the common path (Sorts counts how often it ran).
 type jsonBuf struct {
 	b       []byte
 	more    bool
 	frames  []frame // open objects, outermost first
 	depth   int
 	order   []int
+	spans   []memberSpan
 	scratch []byte
+	times   [8]timeCache
+	nextT   int // the cache entry to replace next
+	Sorts   int // objects that had to be sorted
 }
 
-// frame is an open object: where its members start, and where each
-// member's key begins.
+// frame is an open object: where its members start, the last key
+// written, and whether the keys so far came in order.
 type frame struct {
-	start   int
-	members []int // offset of each member's key quote
-	keyEnds []int // offset of each key's closing quote
+	start    int
+	last     string
+	unsorted bool // a key came after a greater or equal one
 }
 
 // begin opens an object whose '{' was just written.
@@ -35,59 +42,102 @@ func (j *jsonBuf) begin() {
 	if j.depth == len(j.frames) {
 		j.frames = append(j.frames, frame{})
 	}
-	f := &j.frames[j.depth]
-	f.start, f.members, f.keyEnds = len(j.b), f.members[:0], f.keyEnds[:0]
+	j.frames[j.depth] = frame{start: len(j.b)}
 	j.depth++
 	j.more = false
 }
 
-// end closes the innermost object, sorting its members.
+// end closes the innermost object, sorting its members if they were
+// written out of order.
 func (j *jsonBuf) end() {
 	j.depth--
-	j.sortMembers(&j.frames[j.depth])
+	if f := &j.frames[j.depth]; f.unsorted {
+		j.sortMembers(f.start)
+	}
 	j.b = append(j.b, '}')
 	j.more = true
 }
 
-func (j *jsonBuf) sortMembers(f *frame) {
-	m := f.members
-	key := func(buf []byte, base, i int) string {
-		return unsafe.String(&buf[m[i]+1-base], f.keyEnds[i]-m[i]-1)
+// sortMembers sorts the members of the object whose members begin at
+// b[start:] and run to the end of b. It finds them by scanning: the
+// encoder writes members in order, so this is the rare path.
+func (j *jsonBuf) sortMembers(start int) {
+	j.Sorts++
+	j.scratch = append(j.scratch[:0], j.b[start:]...)
+	m := j.spans[:0]
+	for i := 0; i < len(j.scratch); {
+		keyEnd := skipString(j.scratch, i)
+		end := skipValue(j.scratch, keyEnd+1) // past the ':'
+		m = append(m, memberSpan{i, keyEnd, end})
+		i = end + 1 // past the ','
 	}
-	sorted := true
-	for i := 1; i < len(m) && sorted; i++ {
-		sorted = key(j.b, 0, i-1) < key(j.b, 0, i)
-	}
-	if sorted {
-		return
-	}
-	// Member i spans m[i] to the comma before m[i+1] (or the end).
-	j.scratch = append(j.scratch[:0], j.b[f.start:]...)
-	base := f.start
-	span := func(i int) []byte {
-		end := len(j.b)
-		if i+1 < len(m) {
-			end = m[i+1] - 1
-		}
-		return j.scratch[m[i]-base : end-base]
+	j.spans = m
+	key := func(i int) string {
+		return unsafe.String(&j.scratch[m[i].at+1], m[i].keyEnd-m[i].at-2)
 	}
 	j.order = j.order[:0]
 	for i := range m {
 		j.order = append(j.order, i)
 	}
 	for a := 1; a < len(j.order); a++ { // insertion sort: objects are small
-		for b := a; b > 0 && key(j.scratch, base, j.order[b]) < key(j.scratch, base, j.order[b-1]); b-- {
+		for b := a; b > 0 && key(j.order[b]) < key(j.order[b-1]); b-- {
 			j.order[b], j.order[b-1] = j.order[b-1], j.order[b]
 		}
 	}
-	out := j.b[:base]
+	out := j.b[:start]
 	for n, i := range j.order {
 		if n > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, span(i)...)
+		out = append(out, j.scratch[m[i].at:m[i].end]...)
 	}
 	j.b = out
+}
+
+// memberSpan is one member of an object being sorted: its key from at to
+// keyEnd (quotes included), the member to end.
+type memberSpan struct{ at, keyEnd, end int }
+
+// skipString returns the offset just past the JSON string starting at
+// b[i] (a quote).
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the offset just past the JSON value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
 }
 
 func (j *jsonBuf) sep() {
@@ -101,12 +151,23 @@ func (j *jsonBuf) key(k string) {
 	j.sep()
 	if j.depth > 0 {
 		f := &j.frames[j.depth-1]
-		f.members = append(f.members, len(j.b))
-		f.keyEnds = append(f.keyEnds, len(j.b)+1+len(k))
+		// In order if greater than the key before: usually told by the
+		// first byte.
+		if l := f.last; l != "" && !f.unsorted && (len(k) == 0 || l[0] > k[0] || (l[0] == k[0] && l >= k)) {
+			f.unsorted = true
+		}
+		f.last = k
 	}
 	j.b = append(j.b, '"')
 	j.b = append(j.b, k...)
 	j.b = append(j.b, '"', ':')
+}
+
+// raw writes k with a value already encoded (in canonical form).
+func (j *jsonBuf) raw(k string, v []byte) {
+	j.key(k)
+	j.b = append(j.b, v...)
+	j.more = true
 }
 
 func (j *jsonBuf) open(k string) {
@@ -173,9 +234,57 @@ func (j *jsonBuf) bool(k string, v bool) {
 func (j *jsonBuf) time(k string, t time.Time) {
 	j.key(k)
 	j.b = append(j.b, '"')
-	j.b = t.UTC().AppendFormat(j.b, time.RFC3339Nano)
+	j.b = j.appendTime(j.b, t)
 	j.b = append(j.b, '"')
 	j.more = true
+}
+
+// timeCache holds one second's "2006-01-02T15:04:05" form.
+type timeCache struct {
+	sec int64
+	ok  bool
+	n   int
+	s   [24]byte
+}
+
+// appendTime appends t in UTC as time.RFC3339Nano formats it. Records
+// name a handful of distinct seconds at a time (their own, the encoding
+// time, process starts), so the date and clock of the last few seconds
+// seen are kept and only the fraction is formatted for each value.
+func (j *jsonBuf) appendTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	var c *timeCache
+	for i := range j.times {
+		if j.times[i].ok && j.times[i].sec == sec {
+			c = &j.times[i]
+			break
+		}
+	}
+	if c == nil {
+		var f [32]byte
+		p := t.UTC().AppendFormat(f[:0], "2006-01-02T15:04:05")
+		if len(p) > len(timeCache{}.s) { // a year past 9999: not worth keeping
+			return t.UTC().AppendFormat(b, time.RFC3339Nano)
+		}
+		c = &j.times[j.nextT]
+		c.sec, c.ok, c.n = sec, true, copy(c.s[:], p)
+		j.nextT = (j.nextT + 1) % len(j.times)
+	}
+	b = append(b, c.s[:c.n]...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var f [10]byte
+		f[0] = '.'
+		for i := 9; i >= 1; i-- {
+			f[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for f[n-1] == '0' {
+			n--
+		}
+		b = append(b, f[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 // appendString appends s as a JSON string in the chain's canonical form,

@@ -175,3 +175,89 @@ func TestJSONBuf(t *testing.T) {
 		t.Error("not valid JSON")
 	}
 }
+
+// Keys out of order only after their first byte, and repeated
+// prefixes, are caught by the order check as they are written.
+func TestJSONBufOrderCheck(t *testing.T) {
+	for _, tc := range []struct {
+		keys  []string
+		sorts int
+	}{
+		{[]string{"a", "ab", "b"}, 0},
+		{[]string{"ab", "aa"}, 1},
+		{[]string{"ab", "a"}, 1},
+		{[]string{"a", "a"}, 1}, // a repeated key is never in order
+		{[]string{"b", "a", "c"}, 1},
+		{[]string{"x"}, 0},
+	} {
+		var j jsonBuf
+		j.b = append(j.b, '{')
+		j.begin()
+		for i, k := range tc.keys {
+			j.uint(k, uint64(i))
+		}
+		j.end()
+		if j.Sorts != tc.sorts {
+			t.Errorf("%q: %d sorts, want %d", tc.keys, j.Sorts, tc.sorts)
+		}
+		if !json.Valid(j.b) {
+			t.Errorf("%q: invalid JSON %s", tc.keys, j.b)
+		}
+	}
+}
+
+// appendTime formats exactly as time.RFC3339Nano in UTC, whichever of
+// its cached seconds it uses.
+func TestAppendTime(t *testing.T) {
+	var j jsonBuf
+	base := time.Date(2026, 11, 27, 23, 59, 59, 0, time.UTC)
+	times := []time.Time{
+		base, base.Add(1), base.Add(10), base.Add(120 * time.Millisecond),
+		base.Add(999999999), base.Add(time.Second), base.Add(500 * time.Microsecond),
+		base.In(time.FixedZone("X", -7*3600)).Add(3),
+		time.Unix(0, 0), time.Unix(-1, 5), time.Unix(-62135596800, 0),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC), base.Add(2),
+		time.Date(292277026596, 12, 4, 15, 30, 7, 0, time.UTC), base.Add(3),
+		time.Date(-1, 1, 1, 0, 0, 0, 100, time.UTC),
+		{},
+	}
+	for i := range 2000 { // the cache's slots, reused and replaced
+		times = append(times, base.Add(time.Duration(i)*time.Second/3+time.Duration(i*7919)))
+	}
+	for _, tm := range times {
+		got := string(j.appendTime(nil, tm))
+		if want := tm.UTC().Format(time.RFC3339Nano); got != want {
+			t.Fatalf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+// Sorting finds members by scanning what was written: strings holding
+// JSON punctuation and escapes, nested objects and arrays do not fool it.
+func TestJSONBufSortScansValues(t *testing.T) {
+	var j jsonBuf
+	j.b = append(j.b, '{')
+	j.begin()
+	j.str("z", `a","y":{"b":1},[`)
+	j.strs("y", `\`, `"}`, "],")
+	j.open("x")
+	j.str("q", `\\\"`)
+	j.open("p")
+	j.close()
+	j.close()
+	j.uint("w", 7)
+	j.str("v", "")
+	j.bool("a", false)
+	j.end()
+	want := `{"a":false,"v":"","w":7,"x":{"p":{},"q":"\\\\\\\""},"y":["\\","\"}","],"],"z":"a\",\"y\":{\"b\":1},["}`
+	if string(j.b) != want {
+		t.Errorf("got  %s\nwant %s", j.b, want)
+	}
+	if j.Sorts != 2 {
+		t.Errorf("%d sorts, want 2", j.Sorts)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(j.b, &v); err != nil || len(v) != 6 {
+		t.Errorf("not the object written: %v %v", err, v)
+	}
+}

@@ -11,129 +11,133 @@ import (
 	"github.com/vigilsec/vigil/sensor"
 )
 
+var (
+	typeConnStart = []string{"connection", "start"}
+	typeConnInfo  = []string{"connection", "info"}
+	typeConnEnd   = []string{"connection", "end"}
+	typeProtocol  = []string{"protocol"}
+)
+
 // netAction is the ECS event.type list and event.action of a network event.
 func netAction(r *correlate.Record) (types []string, action string) {
 	n := &r.Event.Net
 	switch n.Op {
 	case sensor.NetConnect:
-		return []string{"connection", "start"}, "connection_attempted"
+		return typeConnStart, "connection_attempted"
 	case sensor.NetSendEnd:
 		if n.Flags&sensor.NetInterim != 0 {
-			return []string{"connection", "info"}, "network_flow"
+			return typeConnInfo, "network_flow"
 		}
-		return []string{"connection", "end"}, "network_flow"
+		return typeConnEnd, "network_flow"
 	case sensor.NetDNSAnswer:
-		return []string{"protocol"}, "lookup_result"
+		return typeProtocol, "lookup_result"
 	}
 	switch r.Net.Protocol { // send start
 	case "dns":
-		return []string{"protocol"}, "lookup_requested"
+		return typeProtocol, "lookup_requested"
 	case "http":
-		return []string{"protocol"}, "http_request"
+		return typeProtocol, "http_request"
 	case "tls":
-		return []string{"protocol"}, "tls_client_hello"
+		return typeProtocol, "tls_client_hello"
 	}
-	return []string{"info"}, "network_send"
+	return typeInfo, "network_send"
 }
 
-func (e *Encoder) netEventHead(r *correlate.Record) {
-	j := &e.j
+func netEvent(r *correlate.Record) eventFields {
 	types, action := netAction(r)
-	j.str("kind", "event")
-	j.strs("category", "network")
-	j.strs("type", types...)
-	j.str("action", action)
-	j.str("module", "vigil")
-	j.str("dataset", "vigil.network")
+	ev := eventFields{kind: "event", category: "network", types: types, action: action, dataset: "vigil.network"}
 	n := &r.Event.Net
 	switch n.Op {
 	case sensor.NetConnect:
 		switch {
 		case n.Ret == 0:
-			j.str("outcome", "success")
+			ev.outcome = "success"
 		case n.Ret == -int64(syscall.EINPROGRESS):
-			j.str("outcome", "unknown")
+			ev.outcome = "unknown"
 		default:
-			j.str("outcome", "failure")
+			ev.outcome = "failure"
 		}
 	case sensor.NetSendEnd:
-		j.time("start", r.Net.Start)
-		j.time("end", r.Time)
+		ev.span, ev.start = true, r.Net.Start
 	}
+	return ev
 }
 
-// network writes source.*, destination.*, network.* and the protocol
-// objects (dns, http, url, tls) of a network record.
-func (e *Encoder) network(r *correlate.Record) {
+// The objects of a network record, each written with its members in key
+// order: source.*, destination.*, network.*, and the protocol objects
+// (dns, http, url, tls).
+
+func (e *Encoder) source(r *correlate.Record) {
 	j := &e.j
 	n := &r.Event.Net
-	if n.Src.IP.IsValid() {
-		j.open("source")
-		e.ip("ip", n.Src.IP)
-		j.uint("port", uint64(n.Src.Port))
-		if n.Op == sensor.NetSendEnd {
-			j.uint("bytes", n.Bytes)
-			j.uint("packets", n.Packets)
-		}
-		j.close()
+	if !n.Src.IP.IsValid() {
+		return
 	}
-	if n.Dst.IP.IsValid() || n.Dst.Path != "" || r.Net.Domain != "" {
-		j.open("destination")
-		switch {
-		case n.Dst.IP.IsValid():
-			e.ip("ip", n.Dst.IP)
-			e.ip("address", n.Dst.IP)
-			j.uint("port", uint64(n.Dst.Port))
-		case n.Dst.Path != "":
-			j.str("address", unixPath(n.Dst.Path))
-		}
-		j.strNonEmpty("domain", r.Net.Domain)
-		j.close()
+	j.open("source")
+	send := n.Op == sensor.NetSendEnd
+	if send {
+		j.uint("bytes", n.Bytes)
 	}
+	e.ip("ip", n.Src.IP)
+	if send {
+		j.uint("packets", n.Packets)
+	}
+	j.uint("port", uint64(n.Src.Port))
+	j.close()
+}
 
+func (e *Encoder) destination(r *correlate.Record) {
+	j := &e.j
+	n := &r.Event.Net
+	if !n.Dst.IP.IsValid() && n.Dst.Path == "" && r.Net.Domain == "" {
+		return
+	}
+	j.open("destination")
+	switch {
+	case n.Dst.IP.IsValid():
+		e.ip("address", n.Dst.IP)
+		j.strNonEmpty("domain", r.Net.Domain)
+		e.ip("ip", n.Dst.IP)
+		j.uint("port", uint64(n.Dst.Port))
+	case n.Dst.Path != "":
+		j.str("address", unixPath(n.Dst.Path))
+		j.strNonEmpty("domain", r.Net.Domain)
+	default:
+		j.strNonEmpty("domain", r.Net.Domain)
+	}
+	j.close()
+}
+
+func (e *Encoder) networkObject(r *correlate.Record) {
+	j := &e.j
+	n := &r.Event.Net
+	send := n.Op == sensor.NetSendEnd
 	j.open("network")
+	if send {
+		j.uint("bytes", n.Bytes)
+	}
+	j.str("direction", "egress")
+	var transport string
 	switch n.Protocol {
 	case syscall.IPPROTO_TCP:
-		j.str("transport", "tcp")
+		transport = "tcp"
 		j.str("iana_number", "6")
 	case syscall.IPPROTO_UDP:
-		j.str("transport", "udp")
+		transport = "udp"
 		j.str("iana_number", "17")
 	}
+	if send {
+		j.uint("packets", n.Packets)
+	}
+	j.strNonEmpty("protocol", r.Net.Protocol)
+	j.strNonEmpty("transport", transport)
 	switch n.Dst.Family {
 	case sensor.FamilyInet:
 		j.str("type", "ipv4")
 	case sensor.FamilyInet6:
 		j.str("type", "ipv6")
 	}
-	j.strNonEmpty("protocol", r.Net.Protocol)
-	j.str("direction", "egress")
-	if n.Op == sensor.NetSendEnd {
-		j.uint("bytes", n.Bytes)
-		j.uint("packets", n.Packets)
-	}
 	j.close()
-
-	if n.Op == sensor.NetConnect && n.Ret < 0 && n.Ret != -int64(syscall.EINPROGRESS) {
-		errno := syscall.Errno(-n.Ret)
-		j.open("error")
-		j.str("code", errnoName(errno))
-		j.str("message", errno.Error())
-		j.close()
-	}
-	if m := r.Net.DNS; m != nil && (n.Op == sensor.NetSendStart || n.Op == sensor.NetDNSAnswer) {
-		e.dns(m)
-	}
-	if h := r.Net.HTTP; h != nil && n.Op == sensor.NetSendStart {
-		e.http(h, n.Dst.Port)
-	}
-	if c := r.Net.TLS; c != nil && n.Op == sensor.NetSendStart && c.ServerName != "" {
-		j.open("tls")
-		j.open("client")
-		j.str("server_name", c.ServerName)
-		j.close()
-		j.close()
-	}
 }
 
 func (e *Encoder) ip(k string, ip netip.Addr) {
@@ -156,19 +160,6 @@ func unixPath(p string) string {
 func (e *Encoder) dns(m *netparse.DNSMessage) {
 	j := &e.j
 	j.open("dns")
-	j.str("id", strconv.FormatUint(uint64(m.ID), 10))
-	if m.Response {
-		j.str("type", "answer")
-		j.strNonEmpty("response_code", m.RCode)
-	} else {
-		j.str("type", "query")
-	}
-	if len(m.Questions) > 0 {
-		j.open("question")
-		j.str("name", m.Questions[0].Name)
-		j.str("type", m.Questions[0].Type)
-		j.close()
-	}
 	if len(m.Answers) > 0 {
 		j.key("answers")
 		j.b = append(j.b, '[')
@@ -178,47 +169,68 @@ func (e *Encoder) dns(m *netparse.DNSMessage) {
 			}
 			j.b = append(j.b, '{')
 			j.begin()
-			j.str("name", a.Name)
-			j.str("type", a.Type)
-			j.uint("ttl", uint64(a.TTL))
 			j.strNonEmpty("data", a.Data)
+			j.str("name", a.Name)
+			j.uint("ttl", uint64(a.TTL))
+			j.str("type", a.Type)
 			j.end()
 		}
 		j.b = append(j.b, ']')
 		j.more = true
-		first := true
-		for _, a := range m.Answers {
-			if !a.IP.IsValid() {
-				continue
-			}
-			if first {
-				j.key("resolved_ip")
-				j.b = append(j.b, '[')
-				first = false
-			} else {
-				j.b = append(j.b, ',')
-			}
-			j.b = append(j.b, '"')
-			j.b = a.IP.AppendTo(j.b)
-			j.b = append(j.b, '"')
+	}
+	j.key("id")
+	j.b = append(j.b, '"')
+	j.b = strconv.AppendUint(j.b, uint64(m.ID), 10)
+	j.b = append(j.b, '"')
+	j.more = true
+	if len(m.Questions) > 0 {
+		j.open("question")
+		j.str("name", m.Questions[0].Name)
+		j.str("type", m.Questions[0].Type)
+		j.close()
+	}
+	first := true
+	for _, a := range m.Answers {
+		if !a.IP.IsValid() {
+			continue
 		}
-		if !first {
-			j.b = append(j.b, ']')
-			j.more = true
+		if first {
+			j.key("resolved_ip")
+			j.b = append(j.b, '[')
+			first = false
+		} else {
+			j.b = append(j.b, ',')
 		}
+		j.b = append(j.b, '"')
+		j.b = a.IP.AppendTo(j.b)
+		j.b = append(j.b, '"')
+	}
+	if !first {
+		j.b = append(j.b, ']')
+		j.more = true
+	}
+	if m.Response {
+		j.strNonEmpty("response_code", m.RCode)
+		j.str("type", "answer")
+	} else {
+		j.str("type", "query")
 	}
 	j.close()
 }
 
-func (e *Encoder) http(h *netparse.HTTPRequest, port uint16) {
+func (e *Encoder) httpObject(h *netparse.HTTPRequest) {
 	j := &e.j
 	j.open("http")
-	j.str("version", h.Version)
 	j.open("request")
 	j.str("method", h.Method)
 	j.close()
+	j.str("version", h.Version)
 	j.close()
+}
 
+// url writes url.* of an HTTP request.
+func (e *Encoder) url(h *netparse.HTTPRequest, port uint16) {
+	j := &e.j
 	scheme, host, port, path := "http", h.Host, port, h.Target
 	if i := strings.Index(path, "://"); i > 0 && !strings.HasPrefix(path, "/") {
 		// Absolute form (a request to a proxy): the URL names the origin.
@@ -249,7 +261,6 @@ func (e *Encoder) http(h *netparse.HTTPRequest, port uint16) {
 	}
 	path, query, _ := strings.Cut(path, "?")
 	j.open("url")
-	j.str("scheme", scheme)
 	if host != "" {
 		if hp, err := netip.ParseAddrPort(host); err == nil {
 			e.ip("domain", hp.Addr())
@@ -259,19 +270,55 @@ func (e *Encoder) http(h *netparse.HTTPRequest, port uint16) {
 			j.str("domain", strings.Trim(host, "[]"))
 		}
 	}
-	j.uint("port", uint64(port))
 	j.str("path", path)
+	j.uint("port", uint64(port))
 	if query != "" {
 		j.str("query", query)
 	}
+	j.str("scheme", scheme)
 	j.close()
 }
 
-// vigilNet writes Vigil.network.*.
+// vigilNet writes Vigil.network.*, its members in key order.
 func (e *Encoder) vigilNet(r *correlate.Record) {
 	j := &e.j
 	n := &r.Event.Net
 	j.open("network")
+	var reportedAt string
+	switch n.Op {
+	case sensor.NetConnect:
+		if n.Dst.Family == sensor.FamilyUnix {
+			j.str("family", "unix")
+		}
+		if n.Ret == -int64(syscall.EINPROGRESS) {
+			j.bool("in_progress", true)
+		}
+	case sensor.NetSendEnd:
+		j.uint("bytes_sent", n.Bytes)
+		switch {
+		case n.Flags&sensor.NetInterim != 0:
+			reportedAt = "interval"
+		case n.Flags&sensor.NetAtExit != 0:
+			reportedAt = "exit"
+		case n.Flags&sensor.NetDestChange != 0:
+			reportedAt = "destination_change"
+		case n.Flags&sensor.NetStale != 0:
+			reportedAt = "descriptor_reuse"
+		default:
+			reportedAt = "close"
+		}
+	case sensor.NetSendStart:
+		j.uint("first_send_bytes", n.Bytes)
+	case sensor.NetDNSAnswer:
+		j.uint("datagram_bytes", n.Bytes)
+	}
+	if n.Flags&sensor.NetPayloadCut != 0 && n.Op != sensor.NetSendEnd {
+		j.bool("payload_truncated", true)
+	}
+	j.strNonEmpty("reported_at", reportedAt)
+	if n.Op == sensor.NetSendEnd {
+		j.uint("sends", n.Packets)
+	}
 	switch n.SockType {
 	case syscall.SOCK_STREAM:
 		j.str("socket_type", "stream")
@@ -281,37 +328,6 @@ func (e *Encoder) vigilNet(r *correlate.Record) {
 		j.str("socket_type", "seqpacket")
 	case syscall.SOCK_RAW:
 		j.str("socket_type", "raw")
-	}
-	switch n.Op {
-	case sensor.NetConnect:
-		if n.Ret == -int64(syscall.EINPROGRESS) {
-			j.bool("in_progress", true)
-		}
-		if n.Dst.Family == sensor.FamilyUnix {
-			j.str("family", "unix")
-		}
-	case sensor.NetSendEnd:
-		j.uint("bytes_sent", n.Bytes)
-		j.uint("sends", n.Packets)
-		switch {
-		case n.Flags&sensor.NetInterim != 0:
-			j.str("reported_at", "interval")
-		case n.Flags&sensor.NetAtExit != 0:
-			j.str("reported_at", "exit")
-		case n.Flags&sensor.NetDestChange != 0:
-			j.str("reported_at", "destination_change")
-		case n.Flags&sensor.NetStale != 0:
-			j.str("reported_at", "descriptor_reuse")
-		default:
-			j.str("reported_at", "close")
-		}
-	case sensor.NetSendStart:
-		j.uint("first_send_bytes", n.Bytes)
-	case sensor.NetDNSAnswer:
-		j.uint("datagram_bytes", n.Bytes)
-	}
-	if n.Flags&sensor.NetPayloadCut != 0 && n.Op != sensor.NetSendEnd {
-		j.bool("payload_truncated", true)
 	}
 	j.close()
 }

@@ -3,6 +3,7 @@ package output
 import (
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/output/chain"
 	"io"
 	"syscall"
 	"time"
@@ -25,7 +26,7 @@ type Sealer interface {
 type canonicalSealer interface {
 	Sealer
 	Sequence() uint64
-	AppendCanonical(dst, record []byte) ([]byte, error)
+	AppendCanonicalAt(dst, record []byte, sp chain.Splice) ([]byte, error)
 }
 
 // flushAt is how much the Writer buffers before writing.
@@ -74,7 +75,7 @@ func (w *Writer) Write(r *correlate.Record) error {
 		w.enc.SetSequence(cs.Sequence())
 		w.line = w.enc.Append(w.line[:0], r)
 		var err error
-		if w.buf, err = cs.AppendCanonical(w.buf, w.line); err != nil {
+		if w.buf, err = cs.AppendCanonicalAt(w.buf, w.line, w.enc.Splice()); err != nil {
 			return fmt.Errorf("seal record %d: %w", w.enc.Sequence(), err)
 		}
 	} else if w.sealer != nil {

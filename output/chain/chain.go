@@ -55,6 +55,10 @@ type Chain struct {
 	p          parser
 	hm         hash.Hash // HMAC under the current epoch's key
 	hmEpoch    uint64
+	hash, sum  [sha256.Size]byte // the record's hash and HMAC being made
+	hexOf      [sha256.Size]byte // what hex encodes
+	hex        [2 * sha256.Size]byte
+	scratch    [8 + 2*sha256.Size]byte // off the heap: hash.Hash calls make locals escape
 }
 
 // macOf is the HMAC of a record under the current epoch's key, with the
@@ -64,11 +68,8 @@ func (c *Chain) macOf(seq uint64, prev, h []byte, out []byte) []byte {
 		c.hm, c.hmEpoch = hmac.New(sha256.New, c.cfg.Keys.mac), c.cfg.Keys.Epoch()
 	}
 	c.hm.Reset()
-	var s [8]byte
-	binary.BigEndian.PutUint64(s[:], seq)
-	c.hm.Write(s[:])
-	c.hm.Write(prev)
-	c.hm.Write(h)
+	b := append(binary.BigEndian.AppendUint64(c.scratch[:0], seq), prev...)
+	c.hm.Write(append(b, h...))
 	return c.hm.Sum(out)
 }
 

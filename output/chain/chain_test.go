@@ -225,7 +225,7 @@ func TestAppendCanonicalMatchesAppend(t *testing.T) {
 		}
 		return c
 	}
-	slow, fast := mk(), mk()
+	slow, fast, at := mk(), mk(), mk()
 	for i := range 5 {
 		canon, err := Canonical(bytes.Replace(benchRecord, []byte(`"sequence":1`), []byte(fmt.Sprintf(`"sequence":%d`, i+2)), 1))
 		if err != nil {
@@ -241,6 +241,36 @@ func TestAppendCanonicalMatchesAppend(t *testing.T) {
 		}
 		if !bytes.Equal(a, b) {
 			t.Fatalf("record %d:\nslow %s\nfast %s", i, a, b)
+		}
+		// Splice points as the encoder reports them, right and wrong:
+		// wrong ones are caught and the record sealed the slow way.
+		right := Splice{
+			VigilAt:  bytes.Index(canon, []byte(`"Vigil":{`)) + len(`"Vigil":{`),
+			HashAt:   bytes.Index(canon, []byte(`,"kind":"event"`)),
+			Sequence: uint64(i + 2),
+		}
+		for _, sp := range []Splice{
+			right,
+			{right.VigilAt + 1, right.HashAt, right.Sequence},
+			{right.VigilAt, right.HashAt - 1, right.Sequence},
+			{right.VigilAt, right.HashAt, right.Sequence + 1},
+			{right.HashAt, right.VigilAt, right.Sequence},
+			{right.VigilAt, len(canon) + 5, right.Sequence},
+			{0, 0, right.Sequence},
+		} {
+			c := mk()
+			c.seq = at.seq
+			c.prev = at.prev
+			got, err := c.AppendCanonicalAt(nil, append(canon, '\n'), sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, a) {
+				t.Fatalf("record %d, splice %+v:\ngot  %s\nwant %s", i, sp, got, a)
+			}
+		}
+		if _, err := at.AppendCanonicalAt(nil, canon, right); err != nil {
+			t.Fatal(err)
 		}
 	}
 	// Not canonical, or the wrong sequence: the fast path falls back, and

@@ -23,16 +23,50 @@ func (c *Chain) AppendCanonical(dst, record []byte) ([]byte, error) {
 	if err != nil {
 		return c.Append(dst, record)
 	}
+	return c.splice(dst, record, vigilAt, hashAt)
+}
+
+// Splice says where a canonical record's integrity fields go, as its
+// encoder knows without searching: VigilAt just inside the top-level
+// "Vigil" object, HashAt at the comma before event's "kind"; Sequence is
+// the record's event.sequence.
+type Splice struct {
+	VigilAt, HashAt int
+	Sequence        uint64
+}
+
+// AppendCanonicalAt is AppendCanonical for a record whose splice points
+// its encoder reports. They are checked, not trusted: a record they do
+// not fit is sealed the slow way.
+func (c *Chain) AppendCanonicalAt(dst, record []byte, sp Splice) ([]byte, error) {
+	record = bytes.TrimSuffix(record, []byte("\n"))
+	if sp.Sequence != c.seq+1 || sp.VigilAt >= sp.HashAt || sp.HashAt >= len(record) ||
+		!bytes.HasPrefix(record, []byte(`{"@timestamp":`)) ||
+		!bytes.HasSuffix(record[:sp.VigilAt], []byte(`,"Vigil":{`)) ||
+		bytes.HasPrefix(record[sp.VigilAt:], []byte(`"chain"`)) ||
+		!bytes.HasPrefix(record[sp.HashAt:], []byte(`,"kind":`)) {
+		return c.AppendCanonical(dst, record)
+	}
+	return c.splice(dst, record, sp.VigilAt, sp.HashAt)
+}
+
+// splice seals record, putting Vigil.chain at vigilAt and event.hash at
+// hashAt.
+func (c *Chain) splice(dst, record []byte, vigilAt, hashAt int) ([]byte, error) {
 	c.seq++
-	h := sha256.Sum256(record)
+	c.hash = sha256.Sum256(record)
+	h := &c.hash
 	var chainJSON [200]byte
 	cj := append(chainJSON[:0], `"chain":{"epoch":`...)
 	cj = strconv.AppendUint(cj, c.cfg.Keys.Epoch(), 10)
 	cj = append(cj, `,"hmac":"`...)
-	var sum [sha256.Size]byte
-	cj = hex.AppendEncode(cj, c.macOf(c.seq, c.prev[:], h[:], sum[:0]))
+	cj = hex.AppendEncode(cj, c.macOf(c.seq, c.prev[:], h[:], c.sum[:0]))
 	cj = append(cj, `","prev":"`...)
-	cj = hex.AppendEncode(cj, c.prev[:])
+	if c.hexOf != c.prev { // the last record's hash, usually encoded already
+		hex.Encode(c.hex[:], c.prev[:])
+		c.hexOf = c.prev
+	}
+	cj = append(cj, c.hex[:]...)
 	cj = append(cj, `"}`...)
 	if record[vigilAt] != '}' {
 		cj = append(cj, ',')
@@ -41,14 +75,16 @@ func (c *Chain) AppendCanonical(dst, record []byte) ([]byte, error) {
 	dst = append(dst, cj...)
 	dst = append(dst, record[vigilAt:hashAt]...)
 	dst = append(dst, `,"hash":"`...)
-	dst = hex.AppendEncode(dst, h[:])
+	hex.Encode(c.hex[:], h[:])
+	c.hexOf = *h
+	dst = append(dst, c.hex[:]...)
 	dst = append(dst, '"')
 	dst = append(dst, record[hashAt:]...)
 	dst = append(dst, '\n')
 	if err := c.tree.Append(hashLeaf(h[:]), nil); err != nil {
 		return dst, fmt.Errorf("merkle tree: %w", err)
 	}
-	c.prev = h
+	c.prev = *h
 	c.inEpoch++
 	if c.inEpoch >= c.cfg.EpochRecords || c.cfg.Now().Sub(c.epochStart) >= c.cfg.EpochPeriod {
 		return c.Checkpoint(dst)

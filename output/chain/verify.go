@@ -7,8 +7,10 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"os"
 	"strconv"
 	"time"
@@ -71,11 +73,30 @@ type Verifier struct {
 	macOK  int    // records whose HMAC verified
 	lastCk uint64 // sequence of the last checkpoint
 	p      parser
+
+	// Reused per record, so the fast path does not allocate.
+	hm           hash.Hash // HMAC under epoch hmEpoch's key
+	hmEpoch      uint64
+	digest       hash.Hash
+	fields       [3][sha256.Size]byte // hash, prev and HMAC of the record read
+	prevBuf, sum [sha256.Size]byte
+	macIn        [8 + 2*sha256.Size]byte
+}
+
+// macOf is the HMAC of a record under epoch's key.
+func (v *Verifier) macOf(epoch, seq uint64, prev, h []byte) []byte {
+	if v.hm == nil || v.hmEpoch != epoch {
+		v.hm, v.hmEpoch = hmac.New(sha256.New, v.key(epoch)), epoch
+	}
+	v.hm.Reset()
+	b := append(binary.BigEndian.AppendUint64(v.macIn[:0], seq), prev...)
+	v.hm.Write(append(b, h...))
+	return v.hm.Sum(v.sum[:0])
 }
 
 // Verify checks files in order, as one log.
 func (v *Verifier) Verify(paths ...string) (*Report, error) {
-	v.rep, v.keys = &Report{}, map[uint64][]byte{}
+	v.rep, v.keys, v.hm = &Report{}, map[uint64][]byte{}, nil
 	tree := rangeFactory.NewEmptyRange(0)
 	started := false
 	for _, path := range paths {
@@ -176,21 +197,20 @@ func (v *Verifier) fastRecord(line []byte) (sealed, bool) {
 		return sealed{}, false
 	}
 	r.epoch, c = epoch, c+n
-	take := func(prefix string) []byte {
+	take := func(prefix string, dst *[sha256.Size]byte) []byte {
 		if !bytes.HasPrefix(line[c:], []byte(prefix)) || c+len(prefix)+64 > len(line) {
 			return nil
 		}
-		b, err := hex.DecodeString(string(line[c+len(prefix) : c+len(prefix)+64]))
-		if err != nil {
+		if _, err := hex.Decode(dst[:], line[c+len(prefix):c+len(prefix)+64]); err != nil {
 			return nil
 		}
 		c += len(prefix) + 64
-		return b
+		return dst[:]
 	}
-	if r.sum = take(`,"hmac":"`); r.sum == nil {
+	if r.sum = take(`,"hmac":"`, &v.fields[2]); r.sum == nil {
 		return sealed{}, false
 	}
-	if r.prev = take(`","prev":"`); r.prev == nil || !bytes.HasPrefix(line[c:], []byte(`"},`)) {
+	if r.prev = take(`","prev":"`, &v.fields[1]); r.prev == nil || !bytes.HasPrefix(line[c:], []byte(`"},`)) {
 		return sealed{}, false
 	}
 	chainEnd := c + len(`"},`)
@@ -205,21 +225,27 @@ func (v *Verifier) fastRecord(line []byte) (sealed, bool) {
 	}
 	hi += ei
 	c = hi
-	if r.hash = take(`,"hash":"`); r.hash == nil || !bytes.HasPrefix(line[c:], []byte(`","kind":`)) {
+	if r.hash = take(`,"hash":"`, &v.fields[0]); r.hash == nil || !bytes.HasPrefix(line[c:], []byte(`","kind":`)) {
 		return sealed{}, false
 	}
 	hashEnd := c + 1
 	// The body as it was hashed: the line without the two fragments.
-	d := sha256.New()
+	if v.digest == nil {
+		v.digest = sha256.New()
+	}
+	d := v.digest
+	d.Reset()
 	d.Write(line[:vi+len(vigilKey)])
 	d.Write(line[chainEnd:hi])
 	d.Write(line[hashEnd:])
-	if !bytes.Equal(d.Sum(nil), r.hash) {
+	if !bytes.Equal(d.Sum(v.sum[:0]), r.hash) {
 		return sealed{}, false
 	}
 	event := line[ei:hi]
-	r.action = fieldString(event, `"action":"`)
-	r.dataset = fieldString(event, `,"dataset":"`)
+	if bytes.Equal(fieldBytes(event, `,"dataset":"`), []byte(chainDataset)) {
+		r.dataset = chainDataset
+		r.action = string(fieldBytes(event, `"action":"`))
+	}
 	s := bytes.Index(line[hashEnd:], []byte(`,"sequence":`))
 	if s < 0 {
 		return sealed{}, false
@@ -235,18 +261,21 @@ func (v *Verifier) fastRecord(line []byte) (sealed, bool) {
 	return r, true
 }
 
-// fieldString reads a string value after key in b (values without escapes).
-func fieldString(b []byte, key string) string {
+// chainDataset is the event.dataset of the chain's own records.
+const chainDataset = "vigil.chain"
+
+// fieldBytes reads a string value after key in b (values without escapes).
+func fieldBytes(b []byte, key string) []byte {
 	i := bytes.Index(b, []byte(key))
 	if i < 0 {
-		return ""
+		return nil
 	}
 	rest := b[i+len(key):]
 	j := bytes.IndexByte(rest, '"')
 	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
-		return ""
+		return nil
 	}
-	return string(rest[:j])
+	return rest[:j]
 }
 
 func uintAt(n *node, path string) (uint64, bool) {
@@ -287,7 +316,7 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 	v.rep.Records++
 	seq, epoch, hash, prev, sum := r.seq, r.epoch, r.hash, r.prev, r.sum
 	action := r.action
-	isChain := r.dataset == "vigil.chain"
+	isChain := r.dataset == chainDataset
 	n := r.n
 	if isChain && n == nil {
 		if n, _ = v.p.parse(line); n == nil {
@@ -297,7 +326,7 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 	}
 
 	// The key it claims must prove it.
-	if hmac.Equal(sum, mac(v.key(epoch), seq, prev, hash)) {
+	if hmac.Equal(sum, v.macOf(epoch, seq, prev, hash)) {
 		v.macOK++
 	} else {
 		v.problem(seq, ProblemForged, fmt.Sprintf("HMAC does not verify under epoch %d's key", epoch))
@@ -344,7 +373,7 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 	if err := tree.Append(hashLeaf(hash), nil); err != nil {
 		return fmt.Errorf("verify: merkle tree: %w", err)
 	}
-	v.seq, v.prev = seq, hash
+	v.seq, v.prev = seq, v.prevBuf[:copy(v.prevBuf[:], hash)]
 	v.sealed = isChain && action == "seal"
 	return nil
 }
