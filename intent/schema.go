@@ -35,12 +35,13 @@ const (
 	PermissionGrant Type = "permission_grant"
 	PermissionDeny  Type = "permission_deny"
 	PolicyDecision  Type = "policy_decision"
+	TurnEnd         Type = "turn_end" // the agent finished answering a prompt
 )
 
 var types = map[Type]bool{
 	SessionStart: true, SessionEnd: true, Prompt: true, ModelCall: true,
 	ToolCallStart: true, ToolCallEnd: true, PermissionGrant: true,
-	PermissionDeny: true, PolicyDecision: true,
+	PermissionDeny: true, PolicyDecision: true, TurnEnd: true,
 }
 
 // ActionKind is the kind of a declared action.
@@ -83,6 +84,10 @@ type Intent struct {
 	Actions   []Action   `json:"actions,omitempty"`
 	Outcome   string     `json:"outcome,omitempty"` // tool_call_end: success, failure or unknown
 	Error     string     `json:"error,omitempty"`   // tool_call_end: what went wrong
+	// Spooled marks an intent kept on disk while Vigil was unreachable
+	// and sent later: it is recorded, with Time as when it happened, but
+	// opens no tool-call window (Vigil saw nothing while it was down).
+	Spooled bool `json:"spooled,omitempty"`
 }
 
 // Agent names the agent.

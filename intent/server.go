@@ -51,7 +51,10 @@ type Received struct {
 	// PID is not mistaken for it.
 	AgentPID   int
 	AgentStart uint64
-	At         time.Time // when the server received it
+	// Unbound: a spooled intent whose process is gone, so who sent it
+	// for whom cannot be checked; it is recorded, not correlated.
+	Unbound bool
+	At      time.Time // when the server received it
 	// Err is set when the message was refused: the intent holds what
 	// could be read of it.
 	Err error
@@ -284,11 +287,17 @@ func (s *Server) receive(msg []byte, f Format, peer Peer, now time.Time) *Receiv
 		return rec
 	}
 	rec.AgentPID, rec.AgentStart, rec.Err = bind(s.cfg.ProcRoot, peer, rec.Intent.PID)
+	if errors.Is(rec.Err, errGone) && rec.Intent.Spooled {
+		rec.AgentPID, rec.Unbound, rec.Err = rec.Intent.PID, true, nil
+	}
 	return rec
 }
 
 // ErrNotYours is a claim on a process the sender may not speak for.
 var ErrNotYours = errors.New("intent refused")
+
+// errGone: the claimed process does not exist (any more).
+var errGone = errors.New("no such process")
 
 // bind decides which process an intent speaks for: the sender, or the
 // process it names, which must be the sender, one of its ancestors or one
@@ -304,7 +313,7 @@ func bind(procRoot string, peer Peer, claim int) (pid int, start uint64, err err
 	}
 	st, err := readStat(procRoot, claim)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w: pid %d: no such process", ErrNotYours, claim)
+		return 0, 0, fmt.Errorf("%w: pid %d: %w", ErrNotYours, claim, errGone)
 	}
 	if peer.UID != 0 && st.uid != peer.UID {
 		return 0, 0, fmt.Errorf("%w: pid %d runs as uid %d, the sender as uid %d", ErrNotYours, claim, st.uid, peer.UID)

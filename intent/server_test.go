@@ -19,8 +19,9 @@ import (
 // The test binary doubles as a client process: with these variables set
 // it sends one intent claiming a PID and prints the daemon's answer.
 const (
-	clientSocketEnv = "VIGIL_INTENT_TEST_SOCKET"
-	clientClaimEnv  = "VIGIL_INTENT_TEST_CLAIM"
+	clientSocketEnv  = "VIGIL_INTENT_TEST_SOCKET"
+	clientClaimEnv   = "VIGIL_INTENT_TEST_CLAIM"
+	clientSpooledEnv = "VIGIL_INTENT_TEST_SPOOLED"
 )
 
 func TestMain(m *testing.M) {
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 		}
 		in := valid()
 		in.PID = claim
+		in.Spooled = os.Getenv(clientSpooledEnv) != ""
 		if err := c.Send(context.Background(), in); err != nil {
 			fmt.Println(err)
 			os.Exit(3)
@@ -220,7 +222,7 @@ func TestListenRefuses(t *testing.T) {
 
 // runClient runs the test binary as a client claiming pid, with attr
 // (credentials) if given, and returns its output.
-func runClient(t *testing.T, sock string, claim int, attr *syscall.SysProcAttr) (string, error) {
+func runClient(t *testing.T, sock string, claim int, spooled bool, attr *syscall.SysProcAttr) (string, error) {
 	t.Helper()
 	self := os.Args[0]
 	if attr != nil {
@@ -237,6 +239,9 @@ func runClient(t *testing.T, sock string, claim int, attr *syscall.SysProcAttr) 
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), clientSocketEnv+"="+sock, clientClaimEnv+"="+strconv.Itoa(claim))
+	if spooled {
+		cmd.Env = append(cmd.Env, clientSpooledEnv+"=1")
+	}
 	cmd.SysProcAttr = attr
 	out, err := cmd.CombinedOutput()
 	if err != nil && len(out) == 0 {
@@ -267,20 +272,23 @@ func TestServerBinding(t *testing.T) {
 	defer func() { _ = agent.Process.Kill(); _ = agent.Wait() }()
 
 	for _, tc := range []struct {
-		name  string
-		claim int
-		attr  *syscall.SysProcAttr
-		want  string
+		name    string
+		claim   int
+		spooled bool
+		attr    *syscall.SysProcAttr
+		want    string
 	}{
-		{"itself", 0, nil, "accepted"},
-		{"its parent", os.Getpid(), nil, "accepted"},
-		{"a sibling: the agent's PID from another process", agent.Process.Pid, nil, "neither the sender"},
-		{"no such process", 1 << 30, nil, "no such process"},
-		{"another user's process (its own parent)", os.Getpid(), &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}, "runs as uid 0"},
+		{"itself", 0, false, nil, "accepted"},
+		{"its parent", os.Getpid(), false, nil, "accepted"},
+		{"a sibling: the agent's PID from another process", agent.Process.Pid, false, nil, "neither the sender"},
+		{"a sibling, spooled", agent.Process.Pid, true, nil, "neither the sender"},
+		{"no such process", 1 << 30, false, nil, "no such process"},
+		{"another user's process (its own parent)", os.Getpid(), false, &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}, "runs as uid 0"},
+		{"spooled, for a process now gone", 1 << 30, true, nil, "accepted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(col.all())
-			out, _ := runClient(t, s.Path(), tc.claim, tc.attr)
+			out, _ := runClient(t, s.Path(), tc.claim, tc.spooled, tc.attr)
 			if !strings.Contains(out, tc.want) {
 				t.Fatalf("client said %q, want %q", out, tc.want)
 			}
@@ -293,6 +301,9 @@ func TestServerBinding(t *testing.T) {
 				t.Errorf("delivered with err %v", r.Err)
 			} else if !accepted && !errors.Is(r.Err, ErrNotYours) {
 				t.Errorf("refusal %v is not ErrNotYours", r.Err)
+			}
+			if gone := tc.claim == 1<<30 && tc.spooled; r.Unbound != gone {
+				t.Errorf("Unbound = %v, want %v", r.Unbound, gone)
 			}
 		})
 	}

@@ -41,7 +41,31 @@ type Config struct {
 	Network       Network   `toml:"network"`
 	Redaction     Redaction `toml:"redaction"`
 	Integrity     Integrity `toml:"integrity"`
+	Intent        Intent    `toml:"intent"`
 	Sinks         []Sink    `toml:"sink"`
+}
+
+// DefaultPath is where the daemon's configuration is installed
+// (deploy/vigil.service); vigil hook and vigil emit read the intent
+// socket's path from it.
+const DefaultPath = "/etc/vigil/vigil.toml"
+
+// Intent configures the socket agents report their intents on, and how
+// intents are judged against what the kernel saw.
+type Intent struct {
+	// Socket is the Unix socket's path. Its directory must not be
+	// writable by others.
+	Socket string `toml:"socket"`
+	// Group may connect (the socket is 0660); empty: root's group only.
+	Group string `toml:"group"`
+	// KeepPromptText keeps prompt text an agent sends (redacted); by
+	// default only its SHA-256 is kept.
+	KeepPromptText bool `toml:"keep_prompt_text"`
+	// Grace is how long after a tool call ends its actions may still be
+	// observed before a declaration is called unwitnessed.
+	Grace Duration `toml:"grace"`
+	// MaxToolCall ends a tool call that never reports its end.
+	MaxToolCall Duration `toml:"max_tool_call"`
 }
 
 // Sink is a system records are shipped to, from the segment store (the
@@ -79,6 +103,10 @@ type Integrity struct {
 	EpochRecords int      `toml:"epoch_records"`
 	EpochPeriod  Duration `toml:"epoch_period"`
 }
+
+// DefaultIntentSocket is the intent socket unless configured otherwise
+// (intent.DefaultSocket).
+const DefaultIntentSocket = "/run/vigil/intent.sock"
 
 // DefaultKeyDir is where the daemon looks for its keys by default.
 const DefaultKeyDir = "/var/lib/vigil/keys"
@@ -201,6 +229,7 @@ func Default() Config {
 		Network:       Network{ReportInterval: Duration{time.Minute}},
 		Redaction:     Redaction{Enabled: true, Names: redact.DefaultNames, Marker: redact.DefaultMarker},
 		Integrity:     Integrity{KeyDir: DefaultKeyDir, EpochRecords: 10000, EpochPeriod: Duration{time.Minute}},
+		Intent:        Intent{Socket: DefaultIntentSocket, Grace: Duration{2 * time.Second}, MaxToolCall: Duration{30 * time.Minute}},
 	}
 }
 
@@ -291,6 +320,12 @@ func (c *Config) Validate() error {
 		case c.Output.File != "":
 			errs = append(errs, fmt.Errorf("sink %d: sinks ship from the segment store: set output.dir, not output.file", i+1))
 		}
+	}
+	if c.Intent.Socket == "" || !filepath.IsAbs(c.Intent.Socket) {
+		errs = append(errs, fmt.Errorf("intent.socket: %q must be an absolute path", c.Intent.Socket))
+	}
+	if c.Intent.Grace.Duration < 0 || c.Intent.MaxToolCall.Duration < 0 {
+		errs = append(errs, errors.New("intent: durations must not be negative"))
 	}
 	if c.Integrity.KeyDir == "" {
 		errs = append(errs, errors.New("integrity.key_dir: empty (records are always sealed)"))
