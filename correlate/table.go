@@ -81,6 +81,9 @@ type Process struct {
 	CgroupID   uint64
 	ExeHash    string // SHA-256 of Executable, once known
 	Source     Source
+	// CorrelationID, TraceID and SpanID come from the environment at exec
+	// (VIGIL_CORRELATION_ID, TRACEPARENT), inherited by descendants.
+	CorrelationID, TraceID, SpanID string
 
 	Tree     sensor.Tree // zero when not in an agent tree
 	Agent    string      // name of the agent owning the tree
@@ -116,6 +119,9 @@ type Record struct {
 	File     *FileRecord // file events; else nil
 	Net      *NetRecord  // network events; else nil
 	Hash     *HashInfo   // exec, write totals, hash enrichment; else nil
+	Join     *Join       // what the record was joined to (intents, sessions); else nil
+	Intent   *IntentRecord
+	Verdict  *Verdict
 }
 
 // HashInfo is what a record says about a hash: the SHA-256 if known, or

@@ -55,6 +55,9 @@ type Received struct {
 	// for whom cannot be checked; it is recorded, not correlated.
 	Unbound bool
 	At      time.Time // when the server received it
+	// BootNS is the same instant on CLOCK_BOOTTIME, the clock of kernel
+	// event timestamps, so intents and kernel events order exactly.
+	BootNS uint64
 	// Err is set when the message was refused: the intent holds what
 	// could be read of it.
 	Err error
@@ -231,20 +234,22 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, deliver Deliver
 	var reply []byte
 	for ctx.Err() == nil {
 		msg, f, err := r.Next()
-		now := time.Now()
+		now, boot := time.Now(), bootNow()
 		var rec *Received
 		switch {
 		case err == nil:
 			rec = s.receive(msg, f, peer, now)
 		case errors.Is(err, ErrFraming):
 			rec = &Received{Format: f, Sender: peer, At: now, Err: err}
-		default:
+		}
+		if rec == nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				// A message cut short: the sender went away mid-message.
-				_ = deliver(&Received{Format: f, Sender: peer, At: now, Err: err})
+				_ = deliver(&Received{Format: f, Sender: peer, At: now, BootNS: boot, Err: err})
 			}
 			return
 		}
+		rec.BootNS = boot
 		if rec.Err == nil {
 			if err := deliver(rec); err != nil {
 				rec.Err = err
@@ -389,6 +394,12 @@ func readStat(procRoot string, pid int) (procStat, error) {
 		}
 	}
 	return st, nil
+}
+
+func bootNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+	return uint64(ts.Nano())
 }
 
 func peerCred(c *net.UnixConn) (Peer, error) {

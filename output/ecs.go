@@ -1,6 +1,7 @@
 package output
 
 import (
+	"github.com/vigilsec/vigil/intent"
 	"github.com/vigilsec/vigil/output/chain"
 	"syscall"
 	"time"
@@ -85,22 +86,28 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	j.begin()
 
 	ev := r.Event
-	// Top-level members in key order where it is cheap to keep (so the
-	// object usually needs no sorting): @timestamp, Vigil, agent, ...
-	j.time("@timestamp", r.Time)
+	// Top-level members in key order: @timestamp, Vigil, agent, ...
+	at := r.Time
+	if r.Intent != nil {
+		at = intentTime(r.Intent)
+	}
+	j.time("@timestamp", at)
 	e.vigil(r)
 
 	j.raw("agent", e.agent)
 
 	p := r.Process
-	file := p != nil && r.File != nil
-	net := p != nil && r.Net != nil
-	// The remaining top-level members, also in key order.
+	kernel := ev.Kind != sensor.KindIntent && ev.Kind != sensor.KindVerdict
+	file := kernel && p != nil && r.File != nil
+	net := kernel && p != nil && r.Net != nil
+	target := verdictTarget(r)
 	if net {
 		e.destination(r)
 		if m := r.Net.DNS; m != nil && (ev.Net.Op == sensor.NetSendStart || ev.Net.Op == sensor.NetDNSAnswer) {
 			e.dns(m)
 		}
+	} else if target != nil && target.Kind == intent.Network {
+		e.verdictDestination(target)
 	}
 
 	j.raw("ecs", ecsObject)
@@ -110,25 +117,33 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		e.errorObject(syscall.Errno(-ev.File.Ret))
 	case net && ev.Net.Op == sensor.NetConnect && ev.Net.Ret < 0 && ev.Net.Ret != -int64(syscall.EINPROGRESS):
 		e.errorObject(syscall.Errno(-ev.Net.Ret))
+	case r.Intent != nil && r.Intent.Err != nil:
+		j.open("error")
+		j.str("code", "intent_refused")
+		j.str("message", r.Intent.Err.Error())
+		j.close()
+	case r.Intent != nil && r.Intent.Intent.Error != "":
+		j.open("error")
+		j.str("message", r.Intent.Intent.Error)
+		j.close()
 	}
 
 	e.event(r)
 
 	if file {
 		e.file(r)
+	} else if target != nil && target.Path != "" && target.Kind != intent.Exec && target.Kind != intent.Network {
+		e.verdictFile(target)
 	}
-	if p != nil && p.Agent != "" {
-		j.open("gen_ai")
-		j.open("agent")
-		j.str("name", p.Agent)
-		j.close()
-		j.close()
-	}
+	e.genAI(r)
 
 	j.raw("host", e.host)
 
 	if net && r.Net.HTTP != nil && ev.Net.Op == sensor.NetSendStart {
 		e.httpObject(r.Net.HTTP)
+	}
+	if v := r.Verdict; v != nil {
+		j.str("message", v.Reason)
 	}
 	if net {
 		e.networkObject(r)
@@ -145,6 +160,20 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 			j.close()
 			j.close()
 		}
+	}
+	traceID := ""
+	if r.Join != nil {
+		traceID = r.Join.TraceID
+	}
+	if r.Intent != nil && r.Intent.Intent.TraceID != "" {
+		traceID = r.Intent.Intent.TraceID
+	}
+	if traceID != "" {
+		j.open("trace")
+		j.str("id", traceID)
+		j.close()
+	}
+	if net {
 		if h := r.Net.HTTP; h != nil && ev.Net.Op == sensor.NetSendStart {
 			e.url(h, ev.Net.Dst.Port)
 		}
@@ -152,6 +181,10 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	if p != nil {
 		j.open("user")
 		j.uintStr("id", uint64(p.EUID))
+		j.close()
+	} else if ir := r.Intent; ir != nil {
+		j.open("user")
+		j.uintStr("id", uint64(ir.Sender.UID))
 		j.close()
 	}
 
@@ -194,6 +227,10 @@ func (e *Encoder) event(r *correlate.Record) {
 		f = netEvent(r)
 	case sensor.KindLoss:
 		f = eventFields{kind: "metric", action: "loss", dataset: "vigil.loss"}
+	case sensor.KindIntent:
+		f = intentEvent(r)
+	case sensor.KindVerdict:
+		f = verdictEvent(r)
 	case sensor.KindHash:
 		if r.File != nil {
 			f = eventFields{kind: "enrichment", category: "file", types: typeInfo, action: "file_hash", dataset: "vigil.file"}
@@ -315,7 +352,7 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	if !p.Start.IsZero() {
 		j.time("start", p.Start)
 	}
-	if k != sensor.KindFork && k != sensor.KindHash {
+	if k != sensor.KindFork && k != sensor.KindHash && k != sensor.KindIntent && k != sensor.KindVerdict {
 		threadAt = len(j.b)
 		j.open("thread")
 		j.uint("id", uint64(r.Event.Task.TID))
@@ -350,13 +387,33 @@ func (e *Encoder) vigil(r *correlate.Record) {
 		return
 	}
 	p := r.Process
-	if r.File != nil {
+	jn := r.Join
+	kernel := ev.Kind != sensor.KindIntent && ev.Kind != sensor.KindVerdict
+	// Members in key order: chain (spliced in when sealed), correlation,
+	// file, intent, join, network, process, session, tree, verdict.
+	if jn != nil && jn.CorrelationID != "" {
+		j.open("correlation")
+		j.str("id", jn.CorrelationID)
+		j.close()
+	}
+	if r.File != nil && kernel {
 		e.vigilFile(r)
 	}
-	if r.Net != nil {
+	if r.Intent != nil {
+		e.vigilIntent(r)
+	}
+	if jn != nil && jn.By != "" {
+		j.open("join")
+		j.str("by", jn.By)
+		j.close()
+	}
+	if r.Net != nil && kernel {
 		e.vigilNet(r)
 	}
-	// Members in key order.
+	if p == nil || !kernel {
+		e.vigilTail(r)
+		return
+	}
 	j.open("process")
 	exec, exit := ev.Kind == sensor.KindExec, ev.Kind == sensor.KindExit
 	if exec && p.ArgsCut {
@@ -385,13 +442,28 @@ func (e *Encoder) vigil(r *correlate.Record) {
 		j.bool("working_directory_truncated", true)
 	}
 	j.close()
-	if p.RootID != "" {
+	e.vigilTail(r)
+}
+
+// vigilTail writes the Vigil members after process (session, tree,
+// verdict) and closes the object.
+func (e *Encoder) vigilTail(r *correlate.Record) {
+	j := &e.j
+	if jn := r.Join; jn != nil && jn.SessionID != "" {
+		j.open("session")
+		j.str("id", jn.SessionID)
+		j.close()
+	}
+	if p := r.Process; p != nil && p.RootID != "" {
 		j.open("tree")
 		j.open("root")
 		j.str("entity_id", p.RootID)
 		j.uint("pid", uint64(p.Tree.RootPID))
 		j.close()
 		j.close()
+	}
+	if r.Verdict != nil {
+		e.vigilVerdict(r)
 	}
 	j.close()
 }

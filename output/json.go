@@ -210,6 +210,24 @@ func (j *jsonBuf) uint(k string, v uint64) {
 	j.more = true
 }
 
+// float writes a decimal number in its shortest form without an exponent
+// (the chain's canonical form for non-integers).
+func (j *jsonBuf) float(k string, v float64) {
+	j.key(k)
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	j.b = strconv.AppendFloat(j.b, v, 'f', -1, 64)
+	j.more = true
+}
+
+// strsNonEmpty writes k only when v has elements.
+func (j *jsonBuf) strsNonEmpty(k string, v []string) {
+	if len(v) > 0 {
+		j.strs(k, v...)
+	}
+}
+
 func (j *jsonBuf) int(k string, v int64) {
 	j.key(k)
 	j.b = strconv.AppendInt(j.b, v, 10)

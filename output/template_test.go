@@ -39,9 +39,13 @@ func TestElasticTemplateCoversVigilFields(t *testing.T) {
 	}
 	walk("", tmpl.Template.Mappings.Properties)
 
-	golden, err := os.ReadFile("testdata/records.golden")
-	if err != nil {
-		t.Fatal(err)
+	var golden []byte
+	for _, f := range []string{"testdata/records.golden", "testdata/intents.golden"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden = append(golden, b...)
 	}
 	var leaves func(prefix string, v any)
 	leaves = func(prefix string, v any) {

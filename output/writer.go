@@ -101,6 +101,9 @@ func (w *Writer) maxPending() int {
 	return 32 << 20
 }
 
+// Sequence is the event.sequence of the last record written.
+func (w *Writer) Sequence() uint64 { return w.enc.Sequence() }
+
 // Dropped is how many records were dropped while the destination was
 // full and not yet reported.
 func (w *Writer) Dropped() uint64 { return w.dropped }

@@ -19,6 +19,10 @@ const (
 	KindNet  Kind = Kind(vigilEventTypeEVENT_NET)  // a network action (see Net)
 	KindLoss Kind = 0x80                           // records or fields were lost
 	KindHash Kind = 0x81                           // a file's hash, computed after its record (user space only)
+	// Records that do not come from the kernel: what agents declared, and
+	// how Vigil judged it (user space only).
+	KindIntent  Kind = 0x82 // an intent an agent reported
+	KindVerdict Kind = 0x83 // a declared or observed action judged
 )
 
 func (k Kind) String() string {
@@ -37,6 +41,10 @@ func (k Kind) String() string {
 		return "loss"
 	case KindHash:
 		return "hash"
+	case KindIntent:
+		return "intent"
+	case KindVerdict:
+		return "verdict"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/intent"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/output/ship"
 	"github.com/vigilsec/vigil/output/sink"
@@ -138,6 +140,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeOut()
+	intents := newIntentQueue(redactor)
 	p, err := newPipeline(pipelineConfig{
 		Out:          out,
 		KeyDir:       cfg.Integrity.KeyDir,
@@ -150,10 +153,24 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		FileFilter:   cfg.Files.Filter(),
 		Redactor:     redactor,
 		Log:          log,
+		Intents:      intents,
+		Join: correlate.JoinConfig{Grace: cfg.Intent.Grace.Duration, MaxToolCall: cfg.Intent.MaxToolCall.Duration,
+			IgnorePaths: cfg.Intent.IgnorePaths},
+		Track: func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error) {
+			return s.TrackTree(procRoot, snaps, pid, tree)
+		},
 	})
 	if err != nil {
 		return err
 	}
+	ictx, stopIntents := context.WithCancel(ctx)
+	defer stopIntents()
+	_, waitIntents, err := startIntents(ictx, intent.ServerConfig{Path: cfg.Intent.Socket, Group: cfg.Intent.Group,
+		KeepPromptText: cfg.Intent.KeepPromptText, Log: log}, intents)
+	if err != nil {
+		return err
+	}
+	defer func() { stopIntents(); _ = waitIntents() }()
 
 	roots, err := bootstrap(s, p, names, files, cfg.Sensor.TraceAll)
 	if err != nil {
@@ -163,7 +180,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if where == "" {
 		where = cfg.Output.Dir
 	}
-	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents),
+	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents), "intent_socket", cfg.Intent.Socket,
 		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
 	stopShippers := func() {}
 	if st != nil {
@@ -180,6 +197,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}
 	err = s.Run(ctx, p)
+	stopIntents()
+	if werr := waitIntents(); werr != nil {
+		log.Warn("intent socket", "err", werr)
+	}
 	if ferr := p.finish(); err == nil {
 		err = ferr
 	}

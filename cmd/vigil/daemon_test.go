@@ -43,7 +43,7 @@ func TestDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "vigil.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`
+	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf(`
 default_agents = false
 
 [[agent]]
@@ -166,7 +166,7 @@ func TestDaemonRestarts(t *testing.T) {
 	}
 	out := filepath.Join(dir, "events.jsonl")
 	cfg := filepath.Join(dir, "vigil.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
+	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	start := func() *exec.Cmd { d, _ := startDaemon(t, cfg); return d }
@@ -209,7 +209,7 @@ func TestDaemonStore(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "vigil.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\ndir = %q\n[integrity]\nkey_dir = %q\n", data, keys)), 0o600); err != nil {
+	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\ndir = %q\n[integrity]\nkey_dir = %q\n", data, keys)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -287,7 +287,7 @@ func TestDaemonShipsToSyslog(t *testing.T) {
 	down := testenv.FreeAddr(t) // nothing listens there
 	cfg := filepath.Join(dir, "vigil.toml")
 	write := func(addr string) {
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`default_agents = false
+		if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf(`default_agents = false
 [[agent]]
 name = "x"
 executables = ["vigil-e2e-none"]
@@ -350,7 +350,7 @@ func TestDaemonShipsToOTLP(t *testing.T) {
 	out, _ := testenv.OTelCollector(t, addr)
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "vigil.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`default_agents = false
+	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf(`default_agents = false
 [[agent]]
 name = "x"
 executables = ["vigil-e2e-none"]
@@ -393,4 +393,12 @@ headers = { "X-Tenant" = "t1" }
 	if len(stored) < 3 || !slices.Equal(bodies, stored) || !strings.Contains(stored[len(stored)-1], `"action":"seal"`) {
 		t.Errorf("collector bodies differ from the store:\nstored %d %q\nshipped %d %q", len(stored), stored, len(bodies), bodies)
 	}
+}
+
+// writeDaemonConfig writes a daemon configuration with its intent socket
+// next to it, so tests neither need /run nor meet each other there.
+func writeDaemonConfig(path string, data []byte, perm os.FileMode) error {
+	sock := filepath.Join(filepath.Dir(path), "intent.sock")
+	data = fmt.Appendf(data, "\n[intent]\nsocket = %q\n", sock)
+	return os.WriteFile(path, data, perm)
 }

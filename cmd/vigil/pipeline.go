@@ -23,8 +23,20 @@ const procRoot = "/proc"
 type pipeline struct {
 	table     *correlate.Table
 	hasher    *correlate.Hasher
+	joiner    *correlate.Joiner
+	clock     *sensor.BootClock // kernel timestamps to wall time, for intents too
 	out       *output.Writer
+	log       *slog.Logger
 	reconcile time.Time // next time to check the table against /proc
+	nextJudge time.Time // next time to give due verdicts
+	events    int
+
+	intents *intentQueue // nil: no intent socket
+	track   func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error)
+
+	agentsMu      sync.Mutex
+	registered    []string // agents that registered through intents
+	baseAgentName func(uint32) string
 
 	lostMu sync.Mutex
 	lost   []sensor.Loss // reported from other goroutines (the shippers)
@@ -47,6 +59,12 @@ type pipelineConfig struct {
 	EpochRecords int
 	EpochPeriod  time.Duration
 	Log          *slog.Logger
+	// Intents, when set, brings intents from the intent socket; Join
+	// configures how they are judged against kernel records, and Track
+	// puts agents that register through intents in scope.
+	Intents *intentQueue
+	Join    correlate.JoinConfig
+	Track   func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error)
 }
 
 func newPipeline(c pipelineConfig) (*pipeline, error) {
@@ -54,12 +72,17 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host identity: %w", err)
 	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	p := &pipeline{log: c.Log, intents: c.Intents, track: c.Track, baseAgentName: c.AgentName}
 	hasher := correlate.NewHasher(c.Hash)
+	p.clock = sensor.NewBootClock()
 	table, err := correlate.NewTable(correlate.Config{
 		Hasher:       hasher,
 		BootID:       id.BootID,
-		Times:        sensor.NewBootClock(),
-		AgentName:    c.AgentName,
+		Times:        p.clock,
+		AgentName:    p.agentName,
 		ExitGrace:    c.ExitGrace,
 		MaxProcesses: c.MaxProcesses,
 		FileFilter:   c.FileFilter,
@@ -100,24 +123,45 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 			return nil, err
 		}
 	}
-	return &pipeline{
-		table:     table,
-		hasher:    hasher,
-		out:       out,
-		reconcile: time.Now().Add(reconcileEvery),
-	}, nil
+	p.table, p.hasher, p.out = table, hasher, out
+	p.reconcile = time.Now().Add(reconcileEvery)
+	if c.Join.IsVigil == nil {
+		c.Join.IsVigil = isVigilProcess(selfExecutable())
+	}
+	if c.Join.Log == nil {
+		c.Join.Log = c.Log
+	}
+	p.joiner = correlate.NewJoiner(table, c.Join)
+	return p, nil
 }
+
+// judgeEvery is how often due verdicts are given while events stream.
+const judgeEvery = 100 * time.Millisecond
 
 // reconcileEvery is how often the table is checked against /proc for
 // processes whose exit was never seen.
 const reconcileEvery = 30 * time.Second
 
 func (p *pipeline) HandleEvent(ev *sensor.Event) error {
+	if err := p.drainIntents(); err != nil {
+		return err
+	}
 	if err := p.writeHashes(p.hasher.Results()); err != nil {
 		return err
 	}
 	if r := p.table.Handle(ev); r != nil {
-		return p.out.Write(r)
+		p.joiner.Observe(r)
+		if err := p.out.Write(r); err != nil {
+			return err
+		}
+		p.joiner.Written(p.out.Sequence())
+	}
+	// Under a steady stream Flush is not called: give due verdicts here.
+	if p.events++; p.events%256 == 0 {
+		if now := time.Now(); now.After(p.nextJudge) {
+			p.nextJudge = now.Add(judgeEvery)
+			return p.settle(false)
+		}
 	}
 	return nil
 }
@@ -137,6 +181,12 @@ func (p *pipeline) writeHashes(results []correlate.HashResult) error {
 func (p *pipeline) finish() error {
 	ctx, cancel := context.WithTimeout(context.Background(), hashDrainTimeout)
 	defer cancel()
+	if err := p.drainIntents(); err != nil {
+		return err
+	}
+	if err := p.settle(true); err != nil {
+		return err
+	}
 	results, err := p.hasher.Close(ctx)
 	if werr := p.writeHashes(results); werr != nil {
 		return werr
@@ -159,6 +209,12 @@ func (p *pipeline) Flush() error {
 		p.table.Reconcile(func(pid uint32, ticks uint64) bool { return sensor.Alive(procRoot, pid, ticks) })
 	}
 	p.table.Sweep()
+	if err := p.drainIntents(); err != nil {
+		return err
+	}
+	if err := p.settle(false); err != nil {
+		return err
+	}
 	if err := p.writeHashes(p.hasher.Results()); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/intent"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/sensor"
@@ -49,6 +50,8 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	keyDir := fs.String("key-dir", "", "seal the records into a tamper-evident chain with the keys in `DIR` (see vigil keygen; needs -o)")
 	noRedact := fs.Bool("no-redact", false, "keep secrets in command lines and URLs (they are redacted by default)")
 	sendEvery := fs.Duration("send-report-interval", time.Minute, "record send totals of open sockets this often (0: only at close and exit)")
+	intentSocket := fs.String("intent-socket", "", "listen for the tree's intents on `PATH` (default: vigil/trace-PID.sock under $XDG_RUNTIME_DIR, or /run); exported to the tree as "+intent.SocketEnv)
+	grace := fs.Duration("grace", 2*time.Second, "how long after a tool call ends its actions may still be observed")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage)
 		fs.PrintDefaults()
@@ -80,6 +83,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 		Path: path, Args: cmdArgs, Name: *name, All: *all,
 		OutPath: *outPath, Stdout: stdout, RingBufferBytes: *ring,
 		AllReads: *allReads, NoRedact: *noRedact, SendEvery: *sendEvery, KeyDir: *keyDir,
+		IntentSocket: *intentSocket, Grace: *grace,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
@@ -102,6 +106,17 @@ type traceOptions struct {
 	NoRedact        bool
 	SendEvery       time.Duration
 	KeyDir          string
+	IntentSocket    string
+	Grace           time.Duration
+}
+
+// defaultTraceSocket is where vigil trace listens for intents unless told.
+func defaultTraceSocket() string {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = "/run"
+	}
+	return filepath.Join(dir, "vigil", fmt.Sprintf("trace-%d.sock", os.Getpid()))
 }
 
 type tracer struct {
@@ -147,11 +162,27 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	if !o.NoRedact {
 		redactor = redact.Default()
 	}
+	if o.IntentSocket == "" {
+		o.IntentSocket = defaultTraceSocket()
+	}
+	intents := newIntentQueue(redactor)
+	ictx, stopIntents := context.WithCancel(context.Background())
+	defer stopIntents()
+	_, waitIntents, err := startIntents(ictx, intent.ServerConfig{Path: o.IntentSocket, Log: t.log}, intents)
+	if err != nil {
+		return 1, err
+	}
+	defer func() { stopIntents(); _ = waitIntents() }()
 	p, err := newPipeline(pipelineConfig{
 		Out:        out,
 		FileFilter: filter,
 		Redactor:   redactor,
 		KeyDir:     o.KeyDir,
+		Intents:    intents,
+		Join:       correlate.JoinConfig{Grace: o.Grace, IgnorePaths: config.DefaultIgnorePaths},
+		Track: func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error) {
+			return s.TrackTree(procRoot, snaps, pid, tree)
+		},
 		AgentName: func(i uint32) string {
 			if i == traceAgent {
 				return o.Name
@@ -244,6 +275,12 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	if err := <-runErr; err != nil {
 		return code, fmt.Errorf("sensor: %w", err)
 	}
+	// No more intents: what was received is judged, with the tree's
+	// kernel records all in.
+	stopIntents()
+	if err := waitIntents(); err != nil {
+		t.log.Warn("intent socket", "err", err)
+	}
 	if err := p.finish(); err != nil {
 		return code, err
 	}
@@ -271,6 +308,7 @@ func (t *tracer) start(s *sensor.Sensor, o traceOptions, stdout io.Writer) (*exe
 		return nil, sensor.Tree{}, fmt.Errorf("find own executable: %w", err)
 	}
 	cmd := exec.Command(self, append([]string{gateCommand, o.Path}, o.Args...)...)
+	cmd.Env = append(os.Environ(), intent.SocketEnv+"="+o.IntentSocket)
 	cmd.Stdin = os.Stdin
 	cmd.Stdout = stdout
 	cmd.Stderr = os.Stderr

@@ -66,6 +66,17 @@ type Intent struct {
 	Grace Duration `toml:"grace"`
 	// MaxToolCall ends a tool call that never reports its end.
 	MaxToolCall Duration `toml:"max_tool_call"`
+	// IgnorePaths are the agents' own state: writes under these prefixes
+	// are recorded but never called undeclared ("~/" is the writing
+	// user's home). An agent's settings are not in the default list:
+	// an agent changing its own settings (hooks, permissions) is judged.
+	IgnorePaths []string `toml:"ignore_paths"`
+}
+
+// DefaultIgnorePaths is where agents keep transcripts, caches and locks.
+var DefaultIgnorePaths = []string{
+	"~/.claude/projects/", "~/.claude/todos/", "~/.claude/shell-snapshots/",
+	"~/.claude/statsig/", "~/.claude/session-env/", "~/.claude.json", "/tmp/claude-",
 }
 
 // Sink is a system records are shipped to, from the segment store (the
@@ -229,7 +240,8 @@ func Default() Config {
 		Network:       Network{ReportInterval: Duration{time.Minute}},
 		Redaction:     Redaction{Enabled: true, Names: redact.DefaultNames, Marker: redact.DefaultMarker},
 		Integrity:     Integrity{KeyDir: DefaultKeyDir, EpochRecords: 10000, EpochPeriod: Duration{time.Minute}},
-		Intent:        Intent{Socket: DefaultIntentSocket, Grace: Duration{2 * time.Second}, MaxToolCall: Duration{30 * time.Minute}},
+		Intent: Intent{Socket: DefaultIntentSocket, Grace: Duration{2 * time.Second}, MaxToolCall: Duration{30 * time.Minute},
+			IgnorePaths: DefaultIgnorePaths},
 	}
 }
 

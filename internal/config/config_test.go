@@ -88,7 +88,8 @@ func TestLoadFull(t *testing.T) {
 		Network:   Network{ReportInterval: Duration{10 * time.Second}},
 		Redaction: Redaction{Enabled: true, Names: redact.DefaultNames, Marker: "<secret>"},
 		Integrity: Integrity{KeyDir: "/etc/vigil/keys", EpochRecords: 500, EpochPeriod: Duration{time.Minute}},
-		Intent:    Intent{Socket: "/run/agents/vigil.sock", Group: "agents", Grace: Duration{5 * time.Second}, MaxToolCall: Duration{30 * time.Minute}},
+		Intent: Intent{Socket: "/run/agents/vigil.sock", Group: "agents", Grace: Duration{5 * time.Second}, MaxToolCall: Duration{30 * time.Minute},
+			IgnorePaths: DefaultIgnorePaths},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)

@@ -56,9 +56,10 @@ var ErrNotCanonical = errors.New("record is not in canonical form")
 const maxDepth = 32
 
 // parser reads the JSON subset records use: objects, arrays, strings,
-// integers and booleans. Duplicate keys, nulls and non-integers are
-// errors: a record never has them, so a line that does was not written
-// by Vigil.
+// numbers (integers, and decimal fractions in their shortest form, no
+// exponent) and booleans. Duplicate keys, nulls and other number forms
+// are errors: a record never has them, so a line that does was not
+// written by Vigil.
 type parser struct {
 	b     []byte
 	i     int
@@ -236,8 +237,20 @@ func (p *parser) value(depth int) *node {
 		if p.i == digits || (p.b[digits] == '0' && p.i-digits > 1) {
 			return p.fail("bad number")
 		}
-		if p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E') {
-			return p.fail("number is not an integer")
+		if p.i < len(p.b) && p.b[p.i] == '.' {
+			// A fraction: at least one digit, the last not 0 (the
+			// shortest form; strconv.FormatFloat(v, 'f', -1, 64) writes it).
+			p.i++
+			frac := p.i
+			for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+				p.i++
+			}
+			if p.i == frac || p.b[p.i-1] == '0' {
+				return p.fail("number is not in canonical form")
+			}
+		}
+		if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+			return p.fail("number has an exponent")
 		}
 		num := unsafe.String(&p.b[start], p.i-start)
 		if num == "-0" {
@@ -373,7 +386,7 @@ func (p *parser) hex4() (rune, bool) {
 
 // appendCanonical writes n with object keys sorted bytewise, no
 // whitespace, strings escaped minimally (", \\ and control characters;
-// everything else as UTF-8), integers as written. With bare, the
+// everything else as UTF-8), numbers as written. With bare, the
 // integrity fields (event.hash and Vigil.chain) are left out, and so is
 // a Vigil object that held nothing else.
 func appendCanonical(b []byte, n *node, bare bool) []byte {

@@ -309,3 +309,18 @@ func TestMerkleHashesMatchRFC6962(t *testing.T) {
 		t.Error("leaf of a non-digest input differs")
 	}
 }
+
+// Numbers: integers, and decimal fractions in their shortest form
+// (strconv.FormatFloat(v, 'f', -1, 64)), nothing else.
+func TestCanonicalNumbers(t *testing.T) {
+	for _, ok := range []string{"0", "-7", "12", "0.2", "-3.25", "1234.5", "0.0125"} {
+		if _, err := Canonical([]byte(`{"n":` + ok + `}`)); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"1.50", "1.", "1e5", "2E3", "0.0", "-0", "01", "1.5e2", ".5", "-"} {
+		if _, err := Canonical([]byte(`{"n":` + bad + `}`)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
