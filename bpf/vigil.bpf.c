@@ -20,6 +20,7 @@ const struct exit_event *unused_exit_event __attribute__((unused));
 const enum event_type *unused_event_type __attribute__((unused));
 const enum drop_cause *unused_drop_cause __attribute__((unused));
 const enum event_flag *unused_event_flag __attribute__((unused));
+const enum env_limit *unused_env_limit __attribute__((unused));
 const struct file_event *unused_file_event __attribute__((unused));
 const enum file_op *unused_file_op __attribute__((unused));
 const enum file_flag *unused_file_flag __attribute__((unused));

@@ -85,6 +85,17 @@ type Process struct {
 	// (VIGIL_CORRELATION_ID, TRACEPARENT), inherited by descendants.
 	CorrelationID, TraceID, SpanID string
 
+	// The strongest join key: the correlation ids in the environment at
+	// exec (sensor.Event.CorrelationID, TraceID, SpanID; tracked processes
+	// only), or read from /proc/PID/environ for a tracked tree found at
+	// start-up. A child inherits them at fork; an exec whose environment
+	// lacks one keeps it (a process that clears its environment stays
+	// joined); an exec that carries one replaces it. TraceID and SpanID
+	// change together.
+	CorrelationID string
+	TraceID       string
+	SpanID        string
+
 	Tree     sensor.Tree // zero when not in an agent tree
 	Agent    string      // name of the agent owning the tree
 	RootID   string      // entity id of the tree's root
@@ -248,7 +259,35 @@ func (t *Table) Seed(snaps []sensor.Snapshot, tree sensor.Tree) {
 		p.Start = t.cfg.Times.Time(s.Task.StartTime)
 		if !tree.IsZero() {
 			t.setTree(p, tree)
+			// /proc shows the environment of the last exec; one without
+			// the ids keeps what the process inherited, as far as the
+			// table can tell: its parent's.
+			if pp := p.Parent; pp != nil {
+				if p.CorrelationID == "" {
+					p.CorrelationID = pp.CorrelationID
+				}
+				if p.TraceID == "" {
+					p.TraceID, p.SpanID = pp.TraceID, pp.SpanID
+				}
+			}
+			setIDs(p, s.CorrelationID, s.TraceID, s.SpanID)
 		}
+	}
+}
+
+// inheritIDs gives a new process its parent's correlation ids.
+func inheritIDs(child, parent *Process) {
+	child.CorrelationID, child.TraceID, child.SpanID = parent.CorrelationID, parent.TraceID, parent.SpanID
+}
+
+// setIDs applies the correlation ids an exec carried: a present id
+// replaces the process's, a missing one keeps it.
+func setIDs(p *Process, corr, trace, span string) {
+	if corr != "" {
+		p.CorrelationID = corr
+	}
+	if trace != "" {
+		p.TraceID, p.SpanID = trace, span
 	}
 }
 
@@ -272,6 +311,7 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		child.Executable, child.Args, child.Argc, child.ArgsCut = parent.Executable, parent.Args, parent.Argc, parent.ArgsCut
 		child.Cwd = parent.Cwd
 		child.ExeHash = parent.ExeHash
+		inheritIDs(child, parent)
 		t.setCreds(child, &ev.Task)
 		t.link(child, parent)
 		if !ev.Tree.IsZero() {
@@ -289,6 +329,7 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		p.Name = ev.Task.Comm
 		p.Source = SourceKernel // an exec record carries every field
 		p.ExeHash = ""
+		setIDs(p, ev.CorrelationID, ev.TraceID, ev.SpanID)
 		t.rec.Process, t.rec.Parent = p, p.Parent
 		if t.cfg.Hasher != nil {
 			t.hash = HashInfo{}
@@ -340,6 +381,7 @@ func (t *Table) subject(ev *sensor.Event) *Process {
 		p.Name = ev.Task.Comm
 		if parent := t.byPID[ev.Task.PPID]; parent != nil && !parent.Exited {
 			t.link(p, parent)
+			inheritIDs(p, parent) // as its lost fork record would have
 		}
 	}
 	if ev.Partial {

@@ -127,16 +127,36 @@ func (d *Decoder) decodeExec(raw []byte, ev *Event) error {
 	x := (*vigilExecEvent)(unsafe.Pointer(&raw[0]))
 	data := raw[execSize:]
 	exeLen, argsLen, cwdLen := int(x.ExeLen), int(x.ArgsLen), int(x.CwdLen)
-	if exeLen+argsLen+cwdLen != len(data) {
-		return &DecodeError{Type: uint16(KindExec), Err: fmt.Errorf("%w: lengths %d+%d+%d, data %d",
-			ErrBadSize, exeLen, argsLen, cwdLen, len(data))}
+	corrLen, tpLen := int(x.CorrIdLen), int(x.TraceparentLen)
+	if exeLen+argsLen+cwdLen+corrLen+tpLen != len(data) {
+		return &DecodeError{Type: uint16(KindExec), Err: fmt.Errorf("%w: lengths %d+%d+%d+%d+%d, data %d",
+			ErrBadSize, exeLen, argsLen, cwdLen, corrLen, tpLen, len(data))}
 	}
 	ev.ExeInode = x.ExeIno
 	ev.ExeDevice = userDev(x.ExeDev)
 	ev.Argc = x.Argc
 	ev.Executable = string(data[:exeLen])
-	ev.Args = splitArgs(nil, data[exeLen:exeLen+argsLen])
-	ev.Cwd = string(data[exeLen+argsLen:])
+	data = data[exeLen:]
+	ev.Args = splitArgs(nil, data[:argsLen])
+	data = data[argsLen:]
+	ev.Cwd = string(data[:cwdLen])
+	data = data[cwdLen:]
+	if corr := data[:corrLen]; len(corr) > 0 {
+		if validCorrelationID(corr) {
+			ev.CorrelationID = string(corr)
+		} else {
+			ev.Flags |= FlagCorrelationIDInvalid
+		}
+	}
+	if tp := data[corrLen:]; len(tp) > 0 {
+		if validTraceparent(tp) {
+			// One string for both ids: trace-id "-" parent-id.
+			ids := string(tp[3 : 4+traceIDLen+spanIDLen])
+			ev.TraceID, ev.SpanID = ids[:traceIDLen], ids[traceIDLen+1:]
+		} else {
+			ev.Flags |= FlagTraceparentInvalid
+		}
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -96,6 +97,17 @@ func execRecord(flags Flags, argc uint32, exe, args, cwd string) []byte {
 	raw = append(raw, exe...)
 	raw = append(raw, args...)
 	raw = append(raw, cwd...)
+	return setSize(raw)
+}
+
+// execRecordIDs is execRecord with correlation id and traceparent values
+// after the working directory, as the kernel writes them.
+func execRecordIDs(flags Flags, corr, traceparent string) []byte {
+	raw := execRecord(flags, 1, "/bin/true", "true\x00", "/")
+	raw = append(raw, corr...)
+	raw = append(raw, traceparent...)
+	x := (*vigilExecEvent)(unsafe.Pointer(&raw[0]))
+	x.CorrIdLen, x.TraceparentLen = uint8(len(corr)), uint8(len(traceparent))
 	return setSize(raw)
 }
 
@@ -382,7 +394,163 @@ func decodeCases() []decodeCase {
 			}(),
 		},
 	}
+	cases = append(cases, idCases()...)
 	return append(cases, fileCases()...)
+}
+
+const (
+	testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	testTraceID     = "4bf92f3577b34da6a3ce929d0e0e4736"
+	testSpanID      = "00f067aa0ba902b7"
+)
+
+// idCases are exec records carrying correlation ids: what is accepted,
+// and junk that is dropped and flagged.
+func idCases() []decodeCase {
+	withIDs := func(flags Flags, corr, trace, span string) Event {
+		ev := execEvent(flags, 1, "/bin/true", []string{"true"}, "/")
+		ev.CorrelationID, ev.TraceID, ev.SpanID = corr, trace, span
+		return ev
+	}
+	max := strings.Repeat("a", MaxCorrelationID)
+	cases := []decodeCase{
+		{name: "ids none", raw: execRecordIDs(0, "", ""), want: withIDs(0, "", "", "")},
+		{name: "ids none, env truncated", raw: execRecordIDs(FlagEnvTruncated, "", ""), want: withIDs(FlagEnvTruncated, "", "", "")},
+		{name: "ids both", raw: execRecordIDs(0, "abc-123", testTraceparent), want: withIDs(0, "abc-123", testTraceID, testSpanID)},
+		{name: "ids correlation only", raw: execRecordIDs(0, "abc-123", ""), want: withIDs(0, "abc-123", "", "")},
+		{name: "ids traceparent only", raw: execRecordIDs(0, "", testTraceparent), want: withIDs(0, "", testTraceID, testSpanID)},
+		{name: "ids correlation every allowed byte", raw: execRecordIDs(0, "AZaz09._:/@+=-", ""), want: withIDs(0, "AZaz09._:/@+=-", "", "")},
+		{name: "ids correlation one byte", raw: execRecordIDs(0, "x", ""), want: withIDs(0, "x", "", "")},
+		{name: "ids correlation 128 bytes", raw: execRecordIDs(0, max, ""), want: withIDs(0, max, "", "")},
+		{name: "ids traceparent later version with more fields", raw: execRecordIDs(0, "", "cc"+testTraceparent[2:]+"-"),
+			want: withIDs(0, "", testTraceID, testSpanID)},
+		{name: "ids traceparent later version, exact length", raw: execRecordIDs(0, "", "01"+testTraceparent[2:]),
+			want: withIDs(0, "", testTraceID, testSpanID)},
+	}
+	for _, bad := range []string{
+		max + "a",     // 129 bytes: the kernel's sign of a longer value
+		"abc 123",     // space
+		"abc\x00",     // NUL
+		"a\nb",        // newline
+		"id;rm -rf /", // shell metacharacters
+		"caf\xc3\xa9", // non-ASCII
+		"\xff\xfe",    // not UTF-8
+		"a,b",
+		"a*b",
+	} {
+		cases = append(cases, decodeCase{name: fmt.Sprintf("ids correlation invalid %.20q", bad),
+			raw: execRecordIDs(0, bad, testTraceparent), want: withIDs(FlagCorrelationIDInvalid, "", testTraceID, testSpanID)})
+	}
+	for _, bad := range badTraceparents() {
+		cases = append(cases, decodeCase{name: fmt.Sprintf("ids traceparent invalid %.60q", bad),
+			raw: execRecordIDs(0, "abc", bad), want: withIDs(FlagTraceparentInvalid, "abc", "", "")})
+	}
+	return cases
+}
+
+// badTraceparents are values ParseTraceparent must reject (none longer
+// than the 56 bytes the kernel copies).
+func badTraceparents() []string {
+	tp := testTraceparent
+	return []string{
+		"x",
+		tp[:54],             // one short
+		tp + "-",            // version 00 with more fields
+		tp + "x",            // version 00, one long
+		"ff" + tp[2:],       // forbidden version
+		"0g" + tp[2:],       // version not hex
+		"0A" + tp[2:],       // version uppercase
+		"01" + tp[2:] + "x", // later version, no '-' after the flags
+		strings.ToUpper(tp), // uppercase hex
+		tp[:3] + "4BF92F3577B34DA6A3CE929D0E0E4736" + tp[35:],
+		tp[:36] + "00F067AA0BA902B7" + tp[52:],
+		tp[:53] + "0A",                              // flags uppercase
+		tp[:53] + "0x",                              // flags not hex
+		tp[:3] + strings.Repeat("0", 32) + tp[35:],  // zero trace id
+		tp[:36] + strings.Repeat("0", 16) + tp[52:], // zero parent id
+		"01-" + strings.Repeat("0", 32) + tp[35:],   // zero trace id, later version
+		tp[:2] + "_" + tp[3:],                       // separators
+		tp[:35] + "_" + tp[36:],
+		tp[:52] + "_" + tp[53:],
+		"00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01", // fields shifted
+		tp[:3] + "4bf92f3577b34da6a3ce929d0e0e473g" + tp[35:],
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\x00",
+		strings.Repeat("-", 55),
+	}
+}
+
+func TestParseCorrelationID(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"abc-123", true},
+		{"run:42/step@host+x=y_z.q", true},
+		{strings.Repeat("Z", 128), true},
+		{strings.Repeat("Z", 129), false},
+		{"", false},
+		{" abc", false},
+		{"abc\t", false},
+		{"ü", false},
+	} {
+		got, ok := ParseCorrelationID(tc.in)
+		if ok != tc.ok || (ok && got != tc.in) || (!ok && got != "") {
+			t.Errorf("ParseCorrelationID(%q) = %q, %v; want ok %v", tc.in, got, ok, tc.ok)
+		}
+	}
+}
+
+func TestParseTraceparent(t *testing.T) {
+	for _, tc := range []struct{ in, trace, span string }{
+		{testTraceparent, testTraceID, testSpanID},
+		{"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"},
+		// A later version: the first four fields, whatever follows.
+		{"01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03-what-ever", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"},
+		{"fe" + testTraceparent[2:], testTraceID, testSpanID},
+		// Leading zeros are fine; only all-zero ids are not.
+		{"00-00000000000000000000000000000001-0000000000000001-00", "00000000000000000000000000000001", "0000000000000001"},
+	} {
+		trace, span, ok := ParseTraceparent(tc.in)
+		if !ok || trace != tc.trace || span != tc.span {
+			t.Errorf("ParseTraceparent(%q) = %q, %q, %v; want %q, %q", tc.in, trace, span, ok, tc.trace, tc.span)
+		}
+	}
+	for _, in := range append(badTraceparents(), "", "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03x-more") {
+		if trace, span, ok := ParseTraceparent(in); ok || trace != "" || span != "" {
+			t.Errorf("ParseTraceparent(%q) = %q, %q, %v; want rejected", in, trace, span, ok)
+		}
+	}
+}
+
+// The decoder's own flags must not collide with the kernel's.
+func TestDecoderFlagsFree(t *testing.T) {
+	for _, f := range []vigilEventFlag{
+		vigilEventFlagFLAG_EXE_TRUNCATED, vigilEventFlagFLAG_ARGS_TRUNCATED, vigilEventFlagFLAG_CWD_TRUNCATED,
+		vigilEventFlagFLAG_ARGS_UNREADABLE, vigilEventFlagFLAG_NEW_ROOT, vigilEventFlagFLAG_ENV_TRUNCATED,
+	} {
+		if Flags(f)&(FlagCorrelationIDInvalid|FlagTraceparentInvalid) != 0 {
+			t.Errorf("kernel flag %#x collides with a decoder flag", f)
+		}
+	}
+}
+
+func FuzzParseTraceparent(f *testing.F) {
+	f.Add(testTraceparent)
+	for _, s := range badTraceparents() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		trace, span, ok := ParseTraceparent(s)
+		if !ok {
+			return
+		}
+		if len(trace) != 32 || len(span) != 16 || !lowerHex(trace) || !lowerHex(span) || allZero(trace) || allZero(span) {
+			t.Fatalf("ParseTraceparent(%q) accepted ids %q %q", s, trace, span)
+		}
+		if s[:2] == "ff" || (s[:2] == "00" && len(s) != 55) || s[3:35] != trace || s[36:52] != span {
+			t.Fatalf("ParseTraceparent(%q) accepted a bad value", s)
+		}
+	})
 }
 
 func TestDecode(t *testing.T) {
@@ -548,6 +716,15 @@ func decodeErrCases() []decodeErrCase {
 		{name: "exec lengths max, no data", raw: withExec(setSize(slices.Clone(exec[:execSize])), func(x *vigilExecEvent) {
 			x.ExeLen, x.ArgsLen, x.CwdLen = 0xffff, 0xffff, 0xffff
 		}), wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "exec correlation id length past the data", raw: withExec(slices.Clone(exec), func(x *vigilExecEvent) { x.CorrIdLen = 1 }),
+			wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "exec traceparent length past the data", raw: withExec(slices.Clone(exec), func(x *vigilExecEvent) { x.TraceparentLen = 0xff }),
+			wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "exec id lengths max, no data", raw: withExec(setSize(slices.Clone(exec[:execSize])), func(x *vigilExecEvent) {
+			x.CorrIdLen, x.TraceparentLen = 0xff, 0xff
+		}), wantType: uint16(KindExec), wantErr: ErrBadSize},
+		{name: "exec id bytes without lengths", raw: setSize(append(slices.Clone(exec), "abc"...)),
+			wantType: uint16(KindExec), wantErr: ErrBadSize},
 		{name: "type zero", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = 0 }),
 			wantType: 0, wantErr: ErrUnknownType},
 		{name: "type max", raw: withHdr(slices.Clone(fork), func(h *vigilEventHeader) { h.Type = uint16(vigilEventTypeEVENT_TYPE_MAX) }),
@@ -712,6 +889,14 @@ func FuzzDecode(f *testing.F) {
 			if n > len(raw)-execSize {
 				t.Fatalf("exec fields hold %d bytes, record data %d", n, len(raw)-execSize)
 			}
+		}
+		if ev.CorrelationID != "" {
+			if _, ok := ParseCorrelationID(ev.CorrelationID); !ok || ev.Kind != KindExec {
+				t.Fatalf("%v record decoded correlation id %q", ev.Kind, ev.CorrelationID)
+			}
+		}
+		if (ev.TraceID == "") != (ev.SpanID == "") || (ev.TraceID != "" && (len(ev.TraceID) != 32 || len(ev.SpanID) != 16 || ev.Kind != KindExec)) {
+			t.Fatalf("%v record decoded trace id %q, span id %q", ev.Kind, ev.TraceID, ev.SpanID)
 		}
 		if ev.Kind == KindFile {
 			f := &ev.File

@@ -58,6 +58,11 @@ const (
 	FlagCwdTruncated   = Flags(vigilEventFlagFLAG_CWD_TRUNCATED)   // Cwd was cut short
 	FlagArgsUnreadable = Flags(vigilEventFlagFLAG_ARGS_UNREADABLE) // Args could not be read
 	FlagNewRoot        = Flags(vigilEventFlagFLAG_NEW_ROOT)        // this exec started an agent tree
+	FlagEnvTruncated   = Flags(vigilEventFlagFLAG_ENV_TRUNCATED)   // the environment was larger than the part scanned for correlation ids: a missing id may be beyond it
+
+	// Set by the decoder, not the kernel (the kernel's flags stay below 1<<14).
+	FlagCorrelationIDInvalid Flags = 1 << 14 // VIGIL_CORRELATION_ID was set but is not a valid id: CorrelationID left empty
+	FlagTraceparentInvalid   Flags = 1 << 15 // TRACEPARENT was set but is not a valid W3C traceparent: TraceID and SpanID left empty
 )
 
 // Tree names the agent tree a tracked process belongs to: the root's
@@ -151,6 +156,14 @@ type Event struct {
 	Cwd        string   // absolute working directory
 	ExeInode   uint64
 	ExeDevice  uint64 // user-space dev_t encoding (unix.Mkdev)
+	// KindExec of a tracked process: the correlation ids in its new
+	// environment (see [ParseCorrelationID], [ParseTraceparent]). Empty
+	// when unset, invalid (FlagCorrelationIDInvalid,
+	// FlagTraceparentInvalid) or beyond the part scanned
+	// (FlagEnvTruncated). Never read for untracked processes.
+	CorrelationID string // value of VIGIL_CORRELATION_ID
+	TraceID       string // trace id of TRACEPARENT: 32 lowercase hex digits
+	SpanID        string // parent id of TRACEPARENT: 16 lowercase hex digits
 
 	// KindExit: the wait(2) status.
 	Status uint32

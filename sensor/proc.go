@@ -1,9 +1,13 @@
 package sensor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/procfs"
@@ -29,6 +33,12 @@ type Snapshot struct {
 	Args       []string
 	Cwd        string
 	Kernel     bool // a kernel thread: no executable, arguments or cwd
+	// Correlation ids from /proc/PID/environ, as an exec record carries
+	// them (see Event.CorrelationID). Read by TrackTree for the processes
+	// it tracks; ReadProc leaves them empty.
+	CorrelationID string
+	TraceID       string
+	SpanID        string
 }
 
 // pfKThread marks kernel threads in /proc/PID/stat flags.
@@ -125,7 +135,8 @@ func Descendants(snaps []Snapshot, root uint32) []Snapshot {
 // tree. It inserts what snaps shows, then re-reads /proc until no process
 // with a tracked parent is left out, so a child forked between the
 // snapshot and the insert is not missed (later forks inherit scope in the
-// kernel). It returns every process it tracked, parents first.
+// kernel). It returns every process it tracked, parents first, with the
+// correlation ids of their environments.
 func (s *Sensor) TrackTree(procRoot string, snaps []Snapshot, root uint32, tree Tree) ([]Snapshot, error) {
 	tracked := Descendants(snaps, root)
 	if len(tracked) == 0 {
@@ -159,7 +170,49 @@ func (s *Sensor) TrackTree(procRoot string, snaps []Snapshot, root uint32, tree 
 			break
 		}
 	}
+	for i := range tracked {
+		readEnvIDs(procRoot, &tracked[i])
+	}
 	return tracked, nil
+}
+
+// readEnvIDs fills s's correlation ids from /proc/PID/environ: the first
+// value of each name, kept only if valid, as the decoder does with an
+// exec record. The whole environment is searched: the kernel's scan bound
+// (EnvScanBytes) is a cost limit of the exec hook, not a rule. A process
+// that exited or hides its environment keeps none.
+func readEnvIDs(procRoot string, s *Snapshot) {
+	if s.Kernel {
+		return
+	}
+	env, err := os.ReadFile(filepath.Join(procRoot, strconv.FormatUint(uint64(s.Task.PID), 10), "environ"))
+	if err != nil {
+		return
+	}
+	s.CorrelationID, s.TraceID, s.SpanID = envIDs(env)
+}
+
+// envIDs finds the correlation ids in a NUL-separated environment block.
+func envIDs(env []byte) (corr, trace, span string) {
+	const corrName, tpName = EnvCorrelationID + "=", EnvTraceparent + "="
+	var seenCorr, seenTP bool
+	for len(env) > 0 && !(seenCorr && seenTP) {
+		kv := env
+		if i := bytes.IndexByte(env, 0); i >= 0 {
+			kv, env = env[:i], env[i+1:]
+		} else {
+			env = nil
+		}
+		switch {
+		case !seenCorr && bytes.HasPrefix(kv, []byte(corrName)):
+			seenCorr = true
+			corr, _ = ParseCorrelationID(string(kv[len(corrName):]))
+		case !seenTP && bytes.HasPrefix(kv, []byte(tpName)):
+			seenTP = true
+			trace, span, _ = ParseTraceparent(string(kv[len(tpName):]))
+		}
+	}
+	return corr, trace, span
 }
 
 // ReadProcess reads one process from a procfs mount.

@@ -36,6 +36,35 @@ const (
 	vigilDropCauseDROP_CAUSE_MAX    vigilDropCause = 5
 )
 
+type vigilEnvBuf struct {
+	_           structs.HostLayout
+	Str         [256]int8
+	Vals        [185]int8
+	Traceparent [56]int8
+	_           [7]byte
+	Pos         uint64
+	End         uint64
+	CorrLen     uint32
+	TpLen       uint32
+	ValsLen     uint32
+	Pad0        uint32
+	Found       uint8
+	Mid         uint8
+	Failed      uint8
+	Pad         uint8
+	Flags       uint16
+	Pad2        uint16
+}
+
+type vigilEnvLimit uint32
+
+const (
+	vigilEnvLimitVIGIL_ENV_SCAN_MAX    vigilEnvLimit = 32768
+	vigilEnvLimitVIGIL_ENV_SCAN_STEPS  vigilEnvLimit = 1024
+	vigilEnvLimitVIGIL_CORR_ID_MAX     vigilEnvLimit = 128
+	vigilEnvLimitVIGIL_TRACEPARENT_MAX vigilEnvLimit = 55
+)
+
 type vigilEventFlag uint32
 
 const (
@@ -44,6 +73,7 @@ const (
 	vigilEventFlagFLAG_CWD_TRUNCATED   vigilEventFlag = 4
 	vigilEventFlagFLAG_ARGS_UNREADABLE vigilEventFlag = 8
 	vigilEventFlagFLAG_NEW_ROOT        vigilEventFlag = 16
+	vigilEventFlagFLAG_ENV_TRUNCATED   vigilEventFlag = 32
 )
 
 type vigilEventHeader struct {
@@ -84,15 +114,16 @@ type vigilExecBuf struct {
 }
 
 type vigilExecEvent struct {
-	_       structs.HostLayout
-	Hdr     vigilEventHeader
-	ExeIno  uint64
-	ExeDev  uint32
-	Argc    uint32
-	ExeLen  uint16
-	ArgsLen uint16
-	CwdLen  uint16
-	Pad     uint16
+	_              structs.HostLayout
+	Hdr            vigilEventHeader
+	ExeIno         uint64
+	ExeDev         uint32
+	Argc           uint32
+	ExeLen         uint16
+	ArgsLen        uint16
+	CwdLen         uint16
+	CorrIdLen      uint8
+	TraceparentLen uint8
 }
 
 type vigilExitEvent struct {
@@ -270,6 +301,7 @@ const (
 	vigilMapAgentFiles             = "agent_files"
 	vigilMapAgentNames             = "agent_names"
 	vigilMapDrops                  = "drops"
+	vigilMapEnvScratch             = "env_scratch"
 	vigilMapEvents                 = "events"
 	vigilMapExecScratch            = "exec_scratch"
 	vigilMapFileScratch            = "file_scratch"
@@ -317,6 +349,7 @@ const (
 	vigilVarSelfTgid               = "self_tgid"
 	vigilVarTraceAll               = "trace_all"
 	vigilVarUnusedDropCause        = "unused_drop_cause"
+	vigilVarUnusedEnvLimit         = "unused_env_limit"
 	vigilVarUnusedEventFlag        = "unused_event_flag"
 	vigilVarUnusedEventHeader      = "unused_event_header"
 	vigilVarUnusedEventType        = "unused_event_type"
@@ -415,6 +448,7 @@ type vigilMapSpecs struct {
 	AgentFiles      *ebpf.MapSpec `ebpf:"agent_files"`
 	AgentNames      *ebpf.MapSpec `ebpf:"agent_names"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
+	EnvScratch      *ebpf.MapSpec `ebpf:"env_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecScratch     *ebpf.MapSpec `ebpf:"exec_scratch"`
 	FileScratch     *ebpf.MapSpec `ebpf:"file_scratch"`
@@ -436,6 +470,7 @@ type vigilVariableSpecs struct {
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceAll          *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedDropCause   *ebpf.VariableSpec `ebpf:"unused_drop_cause"`
+	UnusedEnvLimit    *ebpf.VariableSpec `ebpf:"unused_env_limit"`
 	UnusedEventFlag   *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedEventHeader *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventType   *ebpf.VariableSpec `ebpf:"unused_event_type"`
@@ -474,6 +509,7 @@ type vigilMaps struct {
 	AgentFiles      *ebpf.Map `ebpf:"agent_files"`
 	AgentNames      *ebpf.Map `ebpf:"agent_names"`
 	Drops           *ebpf.Map `ebpf:"drops"`
+	EnvScratch      *ebpf.Map `ebpf:"env_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecScratch     *ebpf.Map `ebpf:"exec_scratch"`
 	FileScratch     *ebpf.Map `ebpf:"file_scratch"`
@@ -492,6 +528,7 @@ func (m *vigilMaps) Close() error {
 		m.AgentFiles,
 		m.AgentNames,
 		m.Drops,
+		m.EnvScratch,
 		m.Events,
 		m.ExecScratch,
 		m.FileScratch,
@@ -514,6 +551,7 @@ type vigilVariables struct {
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	TraceAll          *ebpf.Variable `ebpf:"trace_all"`
 	UnusedDropCause   *ebpf.Variable `ebpf:"unused_drop_cause"`
+	UnusedEnvLimit    *ebpf.Variable `ebpf:"unused_env_limit"`
 	UnusedEventFlag   *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedEventHeader *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventType   *ebpf.Variable `ebpf:"unused_event_type"`

@@ -19,6 +19,31 @@
 /* Key length of the agent-name match map: names are at most 31 bytes. */
 #define AGENT_NAME_LEN 32
 
+/*
+ * Correlation ids in the environment at exec (tracked processes only). An
+ * enum, not macros, so user space gets the same numbers from BTF.
+ */
+enum env_limit {
+	/*
+	 * The scan looks at the environment strings that start in the first
+	 * VIGIL_ENV_SCAN_MAX bytes of the block, in at most
+	 * VIGIL_ENV_SCAN_STEPS reads of ENV_STR_PROBE bytes (a longer string
+	 * takes several). When it stops before the end of the block without
+	 * having found both names, the record says so (FLAG_ENV_TRUNCATED).
+	 * The first occurrence of a name counts, as with getenv(3).
+	 */
+	VIGIL_ENV_SCAN_MAX = 32 * 1024,
+	VIGIL_ENV_SCAN_STEPS = 1024,
+	/*
+	 * Longest values Vigil accepts: a VIGIL_CORRELATION_ID value, and a
+	 * TRACEPARENT value of version 00. One byte more is copied, so user
+	 * space tells a value that is too long from one that fits (and a later
+	 * version's '-' after the fourth field from junk).
+	 */
+	VIGIL_CORR_ID_MAX = 128,
+	VIGIL_TRACEPARENT_MAX = 55,
+};
+
 enum event_type {
 	EVENT_FORK = 1,
 	EVENT_EXEC = 2,
@@ -45,6 +70,7 @@ enum event_flag {
 	FLAG_CWD_TRUNCATED = 1 << 2,  /* exec: working directory cut short */
 	FLAG_ARGS_UNREADABLE = 1 << 3,/* exec: argument block could not be read */
 	FLAG_NEW_ROOT = 1 << 4,       /* exec: this exec made the process an agent root */
+	FLAG_ENV_TRUNCATED = 1 << 5,  /* exec: environment not scanned to its end for correlation ids */
 };
 
 /*
@@ -89,8 +115,11 @@ struct fork_event {
  * A successful exec: header describes the process after the exec. The
  * record continues past the struct with exe_len bytes of executable path,
  * args_len bytes of the NUL-separated argument block (as the process sees
- * it, so the last argument keeps its NUL), then cwd_len bytes of working
- * directory. Paths carry no NUL.
+ * it, so the last argument keeps its NUL), cwd_len bytes of working
+ * directory, corr_id_len bytes of the VIGIL_CORRELATION_ID value, then
+ * traceparent_len bytes of the TRACEPARENT value. Paths and values carry
+ * no NUL. The values are read for tracked processes only; a length of
+ * VIGIL_*_MAX + 1 means the value was longer than Vigil accepts.
  */
 struct exec_event {
 	struct event_header hdr;
@@ -100,7 +129,8 @@ struct exec_event {
 	__u16 exe_len;
 	__u16 args_len;
 	__u16 cwd_len;
-	__u16 _pad;
+	__u8 corr_id_len;     /* at most VIGIL_CORR_ID_MAX + 1 */
+	__u8 traceparent_len; /* at most VIGIL_TRACEPARENT_MAX + 1 */
 };
 
 /* The last thread of a process exited: header describes that thread. */

@@ -171,6 +171,42 @@ struct {
 	__type(value, __u32);
 } sys_exit_handlers SEC(".maps");
 
+/*
+ * The environment scan at exec: one bpf_loop step reads one environment
+ * string (or the next ENV_STR_PROBE - 1 bytes of a long one) into str.
+ * The scan's position lives here, in map memory, for the reason given at
+ * path_buf.pos: every step looks alike to the verifier.
+ */
+#define ENV_STR_PROBE 256
+struct env_buf {
+	char str[ENV_STR_PROBE];
+	/* The record's data: the VIGIL_CORRELATION_ID value, then TRACEPARENT's. */
+	char vals[VIGIL_CORR_ID_MAX + 1 + VIGIL_TRACEPARENT_MAX + 1];
+	char traceparent[VIGIL_TRACEPARENT_MAX + 1]; /* until the scan ends */
+	__u64 pos;        /* user address of the next read */
+	__u64 end;        /* the scan reads no string that starts here or later */
+	__u32 corr_len;   /* bytes of the first VIGIL_CORRELATION_ID value */
+	__u32 tp_len;     /* bytes of the first TRACEPARENT value */
+	__u32 vals_len;   /* bytes in vals */
+	__u32 _pad0;
+	__u8 found;       /* ENV_FOUND_* of the names seen so far */
+	__u8 mid;         /* pos is inside a string whose start was looked at */
+	__u8 failed;      /* a read failed: the scan stopped there */
+	__u8 _pad;
+	__u16 flags;      /* FLAG_ENV_TRUNCATED, for the record's header */
+	__u16 _pad2;
+};
+
+#define ENV_FOUND_CORR 1
+#define ENV_FOUND_TP 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct env_buf);
+} env_scratch SEC(".maps");
+
 #define PATH_BUF_SIZE (2 * VIGIL_PATH_MAX)
 struct path_buf {
 	char buf[PATH_BUF_SIZE];

@@ -14,14 +14,23 @@
  * or binary name is in agent_names, or whose binary is in agent_files,
  * becomes a tracked root.
  *
+ * For tracked processes it also reads the correlator's strongest join key
+ * from the new environment: the values of VIGIL_CORRELATION_ID and
+ * TRACEPARENT (see VIGIL_ENV_SCAN_MAX for how much is scanned). The
+ * environment block is in user memory next to the arguments, written by
+ * the kernel moments before, so it is paged in. bpf_loop (5.17) keeps the
+ * scan to one verified step.
+ *
  * Record (struct exec_event + data), in order:
- *   hdr       common header of the process after the exec
- *   exe_ino   inode of the binary
- *   exe_dev   device of the binary
- *   argc      argument count
- *   exe_len   executable path length   -> data: absolute path of the binary
- *   args_len  argument block length    -> data: NUL-separated arguments
- *   cwd_len   working directory length -> data: absolute working directory
+ *   hdr              common header of the process after the exec
+ *   exe_ino          inode of the binary
+ *   exe_dev          device of the binary
+ *   argc             argument count
+ *   exe_len          executable path length   -> data: absolute path of the binary
+ *   args_len         argument block length    -> data: NUL-separated arguments
+ *   cwd_len          working directory length -> data: absolute working directory
+ *   corr_id_len      correlation id length    -> data: VIGIL_CORRELATION_ID value
+ *   traceparent_len  trace context length     -> data: TRACEPARENT value
  */
 
 #define FILENAME_PROBE 256
@@ -84,6 +93,132 @@ static __always_inline long match_agent(struct linux_binprm *bprm, char *buf)
 	return -1;
 }
 
+#define ENV_CORR_NAME "VIGIL_CORRELATION_ID="
+#define ENV_CORR_NAME_LEN (sizeof(ENV_CORR_NAME) - 1)
+#define ENV_TP_NAME "TRACEPARENT="
+#define ENV_TP_NAME_LEN (sizeof(ENV_TP_NAME) - 1)
+
+/* Does the string in s start with name (len bytes, no NUL)? */
+static __always_inline bool env_has_name(const char *s, const char *name,
+					 int len)
+{
+#pragma unroll
+	for (int i = 0; i < len; i++) {
+		if (s[i] != name[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * One step of the environment scan: reads the string at es->pos and, at
+ * the start of a string, keeps the value of a name not seen before.
+ * Returns 1 to stop the scan.
+ */
+static long env_step(__u64 index, void *ctx)
+{
+	__u32 zero = 0;
+	struct env_buf *es = bpf_map_lookup_elem(&env_scratch, &zero);
+	long n;
+
+	if (!es || es->pos >= es->end)
+		return 1;
+	n = bpf_probe_read_user_str(es->str, sizeof(es->str),
+				    (const void *)es->pos);
+	if (n <= 0 || n > ENV_STR_PROBE) {
+		es->failed = 1;
+		return 1;
+	}
+	if (!es->mid) {
+		/* The string is in str, NUL-terminated at n - 1. */
+		if (!(es->found & ENV_FOUND_CORR) && n > ENV_CORR_NAME_LEN &&
+		    env_has_name(es->str, ENV_CORR_NAME, ENV_CORR_NAME_LEN)) {
+			__u32 len = n - 1 - ENV_CORR_NAME_LEN;
+
+			if (len > VIGIL_CORR_ID_MAX + 1)
+				len = VIGIL_CORR_ID_MAX + 1;
+			if (bpf_probe_read_kernel(es->vals, len,
+						  &es->str[ENV_CORR_NAME_LEN]))
+				len = 0;
+			es->corr_len = len;
+			es->found |= ENV_FOUND_CORR;
+		} else if (!(es->found & ENV_FOUND_TP) && n > ENV_TP_NAME_LEN &&
+			   env_has_name(es->str, ENV_TP_NAME, ENV_TP_NAME_LEN)) {
+			__u32 len = n - 1 - ENV_TP_NAME_LEN;
+
+			if (len > VIGIL_TRACEPARENT_MAX + 1)
+				len = VIGIL_TRACEPARENT_MAX + 1;
+			if (bpf_probe_read_kernel(es->traceparent, len,
+						  &es->str[ENV_TP_NAME_LEN]))
+				len = 0;
+			es->tp_len = len;
+			es->found |= ENV_FOUND_TP;
+		}
+	}
+	if (n == ENV_STR_PROBE) {
+		/* Cut short (or exactly this long): go on where the NUL went. */
+		es->pos += n - 1;
+		es->mid = 1;
+	} else {
+		es->pos += n;
+		es->mid = 0;
+	}
+	return es->found == (ENV_FOUND_CORR | ENV_FOUND_TP);
+}
+
+/*
+ * Scans the environment of mm for the correlation ids, when @scan, into
+ * env_scratch: es->vals holds the record's data for them and e gets their
+ * lengths; es->flags gets FLAG_ENV_TRUNCATED when the scan stopped before
+ * the end of the block with a name still missing. The outcome stays in
+ * memory, not in registers, so the verifier does not walk the rest of the
+ * program once per outcome.
+ */
+static __always_inline void scan_env(struct exec_event *e,
+				     struct mm_struct *mm, bool scan)
+{
+	__u32 zero = 0;
+	struct env_buf *es = bpf_map_lookup_elem(&env_scratch, &zero);
+	unsigned long start = mm->env_start, end = mm->env_end;
+	__u32 corr_len, tp_len;
+
+	e->corr_id_len = 0;
+	e->traceparent_len = 0;
+	if (!es)
+		return;
+	es->vals_len = 0;
+	es->flags = 0;
+	if (!scan)
+		return;
+	es->pos = start;
+	es->end = end;
+	if (end > start && end - start > VIGIL_ENV_SCAN_MAX)
+		es->end = start + VIGIL_ENV_SCAN_MAX;
+	es->corr_len = 0;
+	es->tp_len = 0;
+	es->found = 0;
+	es->mid = 0;
+	es->failed = 0;
+	bpf_loop(VIGIL_ENV_SCAN_STEPS, env_step, NULL, 0);
+	if (es->found != (ENV_FOUND_CORR | ENV_FOUND_TP) && es->pos < end) {
+		es->flags = FLAG_ENV_TRUNCATED;
+		count_drop(es->failed ? DROP_READ_FAILED : DROP_TRUNCATED,
+			   EVENT_EXEC);
+	}
+
+	/* Pack: the correlation id is in place, the traceparent follows it. */
+	corr_len = es->corr_len;
+	tp_len = es->tp_len;
+	if (corr_len > VIGIL_CORR_ID_MAX + 1)
+		corr_len = 0;
+	if (tp_len > VIGIL_TRACEPARENT_MAX + 1 ||
+	    bpf_probe_read_kernel(&es->vals[corr_len], tp_len, es->traceparent))
+		tp_len = 0;
+	es->vals_len = corr_len + tp_len;
+	e->corr_id_len = corr_len;
+	e->traceparent_len = tp_len;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -128,7 +263,12 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	e->exe_ino = bprm->file->f_inode->i_ino;
 	e->exe_dev = bprm->file->f_inode->i_sb->s_dev;
 	e->argc = bprm->argc;
-	e->_pad = 0;
+
+	/*
+	 * Correlation ids, for tracked processes only. Scanned before the
+	 * paths are walked: fewer verifier states reach this point.
+	 */
+	scan_env(e, task->mm, t != NULL);
 
 	/* Executable. */
 	__u32 off = append_path(b->data, 0, &bprm->file->f_path, pb,
@@ -159,6 +299,26 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 				    &flags, FLAG_CWD_TRUNCATED, EVENT_EXEC);
 	e->cwd_len = cwd_len;
 	off += cwd_len;
+
+	/* Correlation ids, as scan_env left them. */
+	struct env_buf *es = bpf_map_lookup_elem(&env_scratch, &zero);
+
+	if (es) {
+		__u32 vals_len = es->vals_len;
+
+		flags |= es->flags;
+		if (vals_len > sizeof(es->vals) ||
+		    bpf_probe_read_kernel(&b->data[off & DATA_OFF_MASK],
+					  vals_len, es->vals)) {
+			vals_len = 0;
+			e->corr_id_len = 0;
+			e->traceparent_len = 0;
+		}
+		off += vals_len;
+	} else {
+		e->corr_id_len = 0;
+		e->traceparent_len = 0;
+	}
 
 	__u32 size = sizeof(*e) + off;
 	if (size > sizeof(*b))
