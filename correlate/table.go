@@ -81,10 +81,6 @@ type Process struct {
 	CgroupID   uint64
 	ExeHash    string // SHA-256 of Executable, once known
 	Source     Source
-	// CorrelationID, TraceID and SpanID come from the environment at exec
-	// (VIGIL_CORRELATION_ID, TRACEPARENT), inherited by descendants.
-	CorrelationID, TraceID, SpanID string
-
 	// The strongest join key: the correlation ids in the environment at
 	// exec (sensor.Event.CorrelationID, TraceID, SpanID; tracked processes
 	// only), or read from /proc/PID/environ for a tracked tree found at
