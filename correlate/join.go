@@ -431,9 +431,11 @@ func (j *Joiner) resolve(c *toolCall, host string) {
 		if err != nil {
 			j.cfg.Log.Debug("resolve declared host", "host", host, "err", err)
 		}
-		for i := range addrs {
-			addrs[i] = addrs[i].Unmap()
+		unmapped := make([]netip.Addr, len(addrs))
+		for i, a := range addrs {
+			unmapped[i] = a.Unmap()
 		}
+		addrs = unmapped
 		select {
 		case j.resolved <- resolution{c, host, addrs}:
 		default:
@@ -625,8 +627,12 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 		if c.settled {
 			continue
 		}
-		if c.end.IsZero() && (final || now.Sub(c.start) > j.cfg.MaxToolCall) {
+		switch {
+		case !c.end.IsZero():
+		case final:
 			c.end = now
+		case now.Sub(c.start) > j.cfg.MaxToolCall:
+			c.end = c.start.Add(j.cfg.MaxToolCall) // it never said it ended
 		}
 		if c.end.IsZero() || (!final && now.Sub(c.end) < j.cfg.Grace+j.cfg.Hold) {
 			continue

@@ -126,8 +126,9 @@ func TestTraceIntentsVerdicts(t *testing.T) {
 	for _, d := range docs {
 		if d.str("event.dataset") == "vigil.file" && d.str("file.path") == path("f.txt") && d.str("event.action") == "creation" {
 			wrote = true
-			if d.str("gen_ai.tool.call.id") != "T4" || d.str("Vigil.session.id") != "e2e-session-1" {
-				t.Errorf("f.txt's creation is not joined to T4: %v", d)
+			if d.str("gen_ai.tool.call.id") != "T4" || d.str("Vigil.session.id") != "e2e-session-1" ||
+				d.str("trace.id") != "4bf92f3577b34da6a3ce929d0e0e4736" || d.str("Vigil.join.by") != "trace_id" {
+				t.Errorf("f.txt's creation is not joined to T4 by its trace id: %v", d)
 			}
 		}
 	}
