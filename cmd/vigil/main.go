@@ -6,6 +6,8 @@
 //	vigil run [--config FILE]
 //	vigil keygen --dir DIR
 //	vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
+//	vigil hook claude-code [--socket PATH] [--spool-dir DIR] [--prompt-text]
+//	vigil emit --type TYPE --session ID --agent NAME [options] | --json FILE|-
 //	vigil version
 package main
 
@@ -46,6 +48,11 @@ Usage:
         check record files for any change, deletion, insertion or reordering
   vigil hold add|remove|list --dir DIR [NAME]
         keep stored records from deletion by the retention policy
+  vigil hook claude-code [--socket PATH] [--spool-dir DIR] [--prompt-text]
+        report a Claude Code hook payload (stdin) to the daemon as intents;
+        always exits 0, spools while the daemon is unreachable
+  vigil emit --type TYPE --session ID --agent NAME [options] | --json FILE|-
+        send intents from a shell (no spooling)
   vigil version
         print the version
 
@@ -78,6 +85,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verifyCommand(args[1:], stdout, stderr)
 	case "hold":
 		return holdCommand(args[1:], stdout, stderr)
+	case "hook":
+		// Never writes to stdout: Claude Code reads a hook's stdout.
+		return hookCommand(args[1:], stderr, processEnv())
+	case "emit":
+		return emitCommand(args[1:], stderr, processEnv())
 	case "version":
 		fs := flag.NewFlagSet("vigil version", flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -21,10 +21,14 @@ import (
 
 // The test binary doubles as the vigil binary: with VIGIL_TEST_AS_MAIN=1
 // it runs main(), and it always honours the gate, so `vigil trace` started
-// from a test re-executes this binary as its launcher.
+// from a test re-executes this binary as its launcher. With
+// VIGIL_TEST_HOOK_AGENT it is a stand-in agent running hooks.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == gateCommand {
 		os.Exit(gate(os.Args[2:]))
+	}
+	if os.Getenv(hookAgentEnv) != "" {
+		os.Exit(hookAgentMain())
 	}
 	if os.Getenv("VIGIL_TEST_AS_MAIN") == "1" {
 		main()
