@@ -37,7 +37,9 @@ func TestTraceIntentsVerdicts(t *testing.T) {
 	agent := testenv.Program(t, "github.com/vigilsec/vigil/intent/testprogs/agent")
 	out := filepath.Join(dir, "records.jsonl")
 	sock := filepath.Join(dir, "intent.sock")
-	res := runVigil(t, "trace", "-o", out, "--intent-socket", sock, "--", agent, dir, ln.Addr().String())
+	// The agent runs this binary as "vigil emit" (VIGIL_TEST_AS_MAIN is
+	// passed down): a helper of Vigil's own, never judged.
+	res := runVigil(t, "trace", "-o", out, "--intent-socket", sock, "--", agent, dir, ln.Addr().String(), os.Args[0])
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
@@ -67,7 +69,7 @@ func TestTraceIntentsVerdicts(t *testing.T) {
 			t.Errorf("intent record: %v", d)
 		}
 	}
-	wantIntents := []string{"session_start ", "tool_call_start T1", "tool_call_end T1", "tool_call_start T2", "tool_call_end T2",
+	wantIntents := []string{"session_start ", "prompt ", "tool_call_start T1", "tool_call_end T1", "tool_call_start T2", "tool_call_end T2",
 		"tool_call_start T3", "tool_call_end T3", "tool_call_start T4", "tool_call_end T4", "session_end "}
 	if !slices.Equal(gotIntents, wantIntents) {
 		t.Errorf("intents\n%q\nwant\n%q", gotIntents, wantIntents)

@@ -11,7 +11,10 @@
 //	   in its environment; its grandchildren write DIR/f.txt
 //	   (corroborated, f.txt among the call's effects)
 //
-// Usage: agent DIR LISTENER
+// With a third argument, VIGIL, it also reports the prompt by running
+// "VIGIL emit" as a child (Vigil's own helpers are never judged).
+//
+// Usage: agent DIR LISTENER [VIGIL]
 package main
 
 import (
@@ -34,17 +37,21 @@ const (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: agent DIR LISTENER")
+	if len(os.Args) != 3 && len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: agent DIR LISTENER [VIGIL]")
 		os.Exit(2)
 	}
-	if err := run(os.Args[1], os.Args[2]); err != nil {
+	vigil := ""
+	if len(os.Args) == 4 {
+		vigil = os.Args[3]
+	}
+	if err := run(os.Args[1], os.Args[2], vigil); err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, listener string) error {
+func run(dir, listener, vigil string) error {
 	ctx := context.Background()
 	c, err := intent.Dial(ctx, "", intent.JSON)
 	if err != nil {
@@ -72,6 +79,12 @@ func run(dir, listener string) error {
 
 	if err := send(intent.Intent{Type: intent.SessionStart}); err != nil {
 		return err
+	}
+	if vigil != "" {
+		out, err := exec.Command(vigil, "emit", "--type", "prompt", "--session", Session, "--agent", agent.Name).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("vigil emit: %v: %s", err, out)
+		}
 	}
 	// T1: as declared.
 	if err := start("T1", "Write", intent.Action{Kind: intent.FileWrite, Path: path("a.txt")}); err != nil {
