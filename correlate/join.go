@@ -292,13 +292,13 @@ func (j *Joiner) Intent(rec *intent.Received) *Record {
 		}
 	}
 	in := &rec.Intent
+	r.Join = &Join{SessionID: in.SessionID, AgentName: in.Agent.Name, AgentID: in.Agent.ID, ToolCallID: in.ToolCallID,
+		ToolName: in.ToolName, CorrelationID: in.CorrelationID, TraceID: in.TraceID, By: "intent"}
 	if rec.Unbound || in.Spooled {
 		return r // recorded, not correlated
 	}
 	s := j.session(in, rec, ir.Process)
 	s.last = rec.At
-	r.Join = &Join{SessionID: s.id, AgentName: s.agentName, AgentID: s.agentID, ToolCallID: in.ToolCallID,
-		ToolName: in.ToolName, CorrelationID: in.CorrelationID, TraceID: in.TraceID, By: "intent"}
 	switch in.Type {
 	case intent.SessionEnd:
 		s.end = rec.At

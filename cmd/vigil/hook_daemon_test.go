@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+
+	"github.com/vigilsec/vigil/output/chain"
+)
+
+// The daemon is down: the hook spools. The daemon starts: the next hook
+// run delivers the spooled intent after its own, and both are in the
+// daemon's sealed log; the spooled one as such, with its own time.
+func TestDaemonHookSpoolDelivered(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	if _, _, err := chain.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "events.jsonl")
+	cfg := filepath.Join(dir, "vigil.toml")
+	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "intent.sock") // where writeDaemonConfig puts it
+	spool := filepath.Join(dir, "spool")
+	sample := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "intents", "claude-code", name))
+		if err != nil {
+			t.Fatalf("Claude Code samples: %v", err)
+		}
+		return b
+	}
+	hook := []string{"hook", "claude-code", "--socket", sock, "--spool-dir", spool}
+
+	if r := runHookAgent(t, sample("pre-tool-use-write.json"), hook...); r.code != 0 {
+		t.Fatalf("hook with the daemon down: exit %d: %s", r.code, r.stderr)
+	}
+	if files, _ := filepath.Glob(filepath.Join(spool, "*.json")); len(files) != 1 {
+		t.Fatalf("spool holds %d intents, want 1", len(files))
+	}
+	d, _ := startDaemon(t, cfg)
+	if r := runHookAgent(t, sample("user-prompt-submit.json"), hook...); r.code != 0 || r.stderr != "" {
+		t.Fatalf("hook with the daemon up: exit %d: %s", r.code, r.stderr)
+	}
+	if files, _ := filepath.Glob(filepath.Join(spool, "*.json")); len(files) != 0 {
+		t.Errorf("spool still holds %d intents", len(files))
+	}
+	_ = d.Process.Signal(syscall.SIGTERM)
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range parseRecords(t, string(b)) {
+		if d.str("event.dataset") == "vigil.intent" {
+			spooled, _ := d.get("Vigil.intent.spooled").(bool)
+			got = append(got, fmt.Sprintf("%s %s spooled=%v", d.str("event.action"), d.str("gen_ai.tool.call.id"), spooled))
+			if d.str("Vigil.session.id") != "7c2e0a51-4f3b-4d8e-9a61-2b7f3c9d1e04" {
+				t.Errorf("intent record without its session: %v", d)
+			}
+		}
+	}
+	want := []string{"prompt  spooled=false", "tool_call_start toolu_01Kd8Lm2QzX5cV7bN1rT9yEw spooled=true"}
+	if !slices.Equal(got, want) {
+		t.Errorf("intent records\n%q\nwant\n%q", got, want)
+	}
+	if res := runVigil(t, "verify", "--key-dir", keys, out); res.code != 0 {
+		t.Errorf("verify: %s%s", res.stdout, res.stderr)
+	}
+}
