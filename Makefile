@@ -33,10 +33,12 @@ test:
 test-short:
 	VIGIL_REQUIRE_BPF= $(GO) test -short -count=1 ./...
 
-# Micro-benchmarks of the user-space path, then the sensor's overhead on
-# syscall loops as ratios against no sensor (root; about two minutes).
+# Micro-benchmarks of the user-space path, intents through the socket
+# (four clients, nothing lost), then the sensor's overhead on syscall
+# loops as ratios against no sensor (root; about two minutes).
 bench:
 	$(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=1 ./sensor ./correlate ./output/...
+	$(GO) test -run '^$$' -bench Intents -benchtime 40000x -count=1 ./cmd/vigil
 	$(GO) test -run '^$$' -bench Overhead -benchtime 1x -count=1 ./cmd/vigil
 
 lint:

@@ -231,14 +231,17 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, deliver Deliver
 	}
 	r := NewReader(c, s.cfg.MaxMessage)
 	w := bufio.NewWriter(c)
-	var reply []byte
+	var (
+		reply []byte
+		self  uint64 // the sender's start time, read once per connection
+	)
 	for ctx.Err() == nil {
 		msg, f, err := r.Next()
 		now, boot := time.Now(), bootNow()
 		var rec *Received
 		switch {
 		case err == nil:
-			rec = s.receive(msg, f, peer, now)
+			rec = s.receive(msg, f, peer, now, &self)
 		case errors.Is(err, ErrFraming):
 			rec = &Received{Format: f, Sender: peer, At: now, Err: err}
 		}
@@ -278,8 +281,9 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, deliver Deliver
 	}
 }
 
-// receive decodes, checks and binds one message.
-func (s *Server) receive(msg []byte, f Format, peer Peer, now time.Time) *Received {
+// receive decodes, checks and binds one message. self caches the
+// sender's start time for the connection.
+func (s *Server) receive(msg []byte, f Format, peer Peer, now time.Time, self *uint64) *Received {
 	rec := &Received{Format: f, Sender: peer, At: now}
 	in, err := Decode(msg, f)
 	rec.Intent = in
@@ -291,7 +295,14 @@ func (s *Server) receive(msg []byte, f Format, peer Peer, now time.Time) *Receiv
 		rec.Err = err
 		return rec
 	}
+	if claim := rec.Intent.PID; (claim == 0 || claim == peer.PID) && *self != 0 {
+		rec.AgentPID, rec.AgentStart = peer.PID, *self
+		return rec
+	}
 	rec.AgentPID, rec.AgentStart, rec.Err = bind(s.cfg.ProcRoot, peer, rec.Intent.PID)
+	if rec.Err == nil && rec.AgentPID == peer.PID {
+		*self = rec.AgentStart
+	}
 	if errors.Is(rec.Err, errGone) && rec.Intent.Spooled {
 		rec.AgentPID, rec.Unbound, rec.Err = rec.Intent.PID, true, nil
 	}
