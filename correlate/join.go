@@ -622,6 +622,18 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 	}
 	clear(j.pending[len(keep):])
 	j.pending = keep
+	// An agent that exited without ending its session ended it, and its
+	// open tool calls.
+	for _, s := range j.sessions {
+		if a := s.agent; s.end.IsZero() && a != nil && a.Exited && !a.End.IsZero() {
+			s.end = a.End
+			for _, c := range s.calls {
+				if c.end.IsZero() {
+					c.end = a.End
+				}
+			}
+		}
+	}
 	// Tool calls whose window and grace are over.
 	for key, c := range j.calls {
 		if c.settled {

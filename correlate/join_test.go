@@ -318,6 +318,23 @@ func TestJoinEdges(t *testing.T) {
 	}
 }
 
+// An agent that exits without ending its session or its tool call ends
+// both: the session is forgotten once its verdicts are given.
+func TestJoinAgentExit(t *testing.T) {
+	h := newJoinHarness(t, nil)
+	h.send(s(1), intent.Intent{Type: intent.SessionStart})
+	h.send(s(2), intent.Intent{Type: intent.ToolCallStart, ToolCallID: "X1",
+		Actions: []intent.Action{{Kind: intent.FileWrite, Path: "/w/never"}}})
+	h.kernel(exitEv(h.agent, s(3), 9))
+	got := verdicts(h.settle(s(10), false))
+	if want := []string{"unwitnessed X1 /w/never"}; !slices.Equal(got, want) {
+		t.Errorf("verdicts\n%q\nwant\n%q", got, want)
+	}
+	if len(h.j.sessions) != 0 || len(h.j.calls) != 0 {
+		t.Errorf("%d sessions and %d calls left after the agent exited", len(h.j.sessions), len(h.j.calls))
+	}
+}
+
 // Spooled and unbound intents are recorded, not correlated; refused ones
 // are recorded with why.
 func TestJoinIntentRecords(t *testing.T) {

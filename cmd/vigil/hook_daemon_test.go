@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -74,5 +75,63 @@ func TestDaemonHookSpoolDelivered(t *testing.T) {
 	}
 	if res := runVigil(t, "verify", "--key-dir", keys, out); res.code != 0 {
 		t.Errorf("verify: %s%s", res.stdout, res.stderr)
+	}
+}
+
+// A process no configured agent matches reports intents to the daemon:
+// it becomes an agent root, its actions are recorded and judged.
+func TestDaemonRegistersAgentFromIntents(t *testing.T) {
+	requireBPF(t)
+	dir := realPath(t, t.TempDir())
+	keys := filepath.Join(dir, "keys")
+	if _, _, err := chain.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "events.jsonl")
+	cfg := filepath.Join(dir, "vigil.toml")
+	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "intent.sock")
+	d, _ := startDaemon(t, cfg)
+	target := filepath.Join(dir, "reg.txt")
+	emit := `"$VIGIL" emit --socket "$SOCK" --session reg-1 --agent registered`
+	script := emit + ` --type session_start && sleep 1 && echo x > "$TARGET" && sleep 1 && ` + emit + ` --type session_end`
+	cmd := vigil() // only for its environment: this binary runs as vigil
+	sh := exec.Command("sh", "-c", script)
+	sh.Env = append(cmd.Env, "VIGIL="+os.Args[0], "SOCK="+sock, "TARGET="+target)
+	if b, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("agent script: %v: %s", err, b)
+	}
+	_ = d.Process.Signal(syscall.SIGTERM)
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created, undeclared bool
+	for _, r := range parseRecords(t, string(b)) {
+		if r.str("file.path") != target {
+			continue
+		}
+		if r.str("Vigil.session.id") != "reg-1" {
+			t.Errorf("a record of the registered agent's file is not joined to its session: %v", r)
+		}
+		switch r.str("event.dataset") {
+		case "vigil.file":
+			if r.str("event.action") == "creation" {
+				created = r.str("Vigil.session.id") == "reg-1" && r.str("gen_ai.agent.name") == "registered"
+				if !created {
+					t.Logf("creation record: %v", r)
+				}
+			}
+		case "vigil.verdict":
+			undeclared = r.str("event.action") == "undeclared" && r.str("event.kind") == "alert"
+		}
+	}
+	if !created || !undeclared {
+		t.Errorf("the registered agent's write: recorded in its session %v, undeclared alert %v\n%s", created, undeclared, b)
 	}
 }

@@ -169,7 +169,9 @@ func (p *pipeline) HandleEvent(ev *sensor.Event) error {
 // writeHashes records finished hashes as enrichment records.
 func (p *pipeline) writeHashes(results []correlate.HashResult) error {
 	for i := range results {
-		if err := p.out.Write(p.table.HashRecord(&results[i])); err != nil {
+		r := p.table.HashRecord(&results[i])
+		p.joiner.Observe(r) // joined like the record it enriches; no action of its own
+		if err := p.out.Write(r); err != nil {
 			return err
 		}
 	}
