@@ -6,6 +6,7 @@
 //	vigil run [--config FILE]
 //	vigil keygen --dir DIR
 //	vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
+//	vigil timeline (--session ID | --correlation-id ID | --since T) [--until T] [--json] [--config FILE | --data DIR | FILE...]
 //	vigil version
 package main
 
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,6 +46,10 @@ Usage:
         create the signing and MAC keys that make records tamper-evident
   vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
         check record files for any change, deletion, insertion or reordering
+  vigil timeline (--session ID | --correlation-id ID | --since T) [--until T] [--json]
+                 [--config FILE | --data DIR | FILE...]
+        show what an agent did: prompts, model and tool calls, the kernel
+        actions under each tool call, and the verdicts
   vigil hold add|remove|list --dir DIR [NAME]
         keep stored records from deletion by the retention policy
   vigil version
@@ -78,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verifyCommand(args[1:], stdout, stderr)
 	case "hold":
 		return holdCommand(args[1:], stdout, stderr)
+	case "timeline":
+		return timelineCommand(args[1:], stdout, stderr, time.Now)
 	case "version":
 		fs := flag.NewFlagSet("vigil version", flag.ContinueOnError)
 		fs.SetOutput(stderr)
