@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/intent"
+	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/output"
 	"github.com/vigilsec/vigil/output/store"
 	"github.com/vigilsec/vigil/sensor"
@@ -423,5 +425,126 @@ func TestTimelineExitStatus(t *testing.T) {
 				t.Errorf("stdout: %q", res.stdout)
 			}
 		})
+	}
+}
+
+// vigil timeline on what vigil trace recorded of the scripted agent:
+// its tool calls in order, each with its verdict, and the commands T4
+// ran under T4.
+func TestTimelineTrace(t *testing.T) {
+	requireBPF(t)
+	dir := realPath(t, t.TempDir())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	agent := testenv.Program(t, "github.com/vigilsec/vigil/intent/testprogs/agent")
+	out := filepath.Join(dir, "records.jsonl")
+	sock := filepath.Join(dir, "intent.sock")
+	res := runVigil(t, "trace", "-o", out, "--intent-socket", sock, "--", agent, dir, ln.Addr().String())
+	if res.code != 0 {
+		t.Fatalf("trace: exit %d: %s", res.code, res.stderr)
+	}
+	res = runVigil(t, "timeline", "--session", "e2e-session-1", out)
+	if res.code != 0 {
+		t.Fatalf("timeline: exit %d: %s", res.code, res.stderr)
+	}
+	t.Logf("timeline:\n%s", res.stdout)
+	path := func(name string) string { return filepath.Join(dir, name) }
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	// Each line's kind and text, and whether it is indented under a
+	// tool call.
+	lineRE := regexp.MustCompile(`^([ !]) \d\d:\d\d:\d\d\.\d{3}  (  )?(\S+)\s+(.*)$`)
+	type entry struct {
+		alert, under bool
+		kind, text   string
+	}
+	var entries []entry
+	for _, l := range lines {
+		if strings.HasPrefix(l, "-- ") {
+			continue
+		}
+		m := lineRE.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("line %q has not the timeline's form", l)
+		}
+		entries = append(entries, entry{alert: m[1] == "!", under: m[2] != "", kind: m[3], text: m[4]})
+	}
+	// The tool calls, in order, and what is under each.
+	var calls []string
+	under := map[string][]entry{}
+	cur := ""
+	for _, e := range entries {
+		if !e.under {
+			cur = ""
+			if e.kind == "tool" {
+				cur = strings.Fields(e.text)[0]
+				calls = append(calls, cur)
+			}
+			continue
+		}
+		if cur == "" {
+			t.Errorf("indented line outside a tool call: %+v", e)
+			continue
+		}
+		under[cur] = append(under[cur], e)
+	}
+	if want := []string{"T1", "T2", "T3", "T4"}; !slices.Equal(calls, want) {
+		t.Fatalf("tool calls %q, want %q", calls, want)
+	}
+	verdictOf := func(call string) (string, bool) {
+		for _, e := range under[call] {
+			if e.kind == "verdict" {
+				return strings.TrimSuffix(strings.Fields(e.text)[0], ":"), e.alert
+			}
+		}
+		return "", false
+	}
+	for call, want := range map[string]string{"T1": "corroborated", "T2": "unwitnessed", "T3": "mismatched", "T4": "corroborated"} {
+		v, alert := verdictOf(call)
+		if v != want || alert != (want == "mismatched") {
+			t.Errorf("%s: verdict %q (alert %v), want %q", call, v, alert, want)
+		}
+	}
+	// T4's commands ran under T4: its sh, the nested sh, and the write
+	// of f.txt; no kernel action of T4 is outside it.
+	var execs, files []string
+	for _, e := range under["T4"] {
+		switch e.kind {
+		case "exec":
+			execs = append(execs, e.text)
+		case "file":
+			files = append(files, e.text)
+		}
+	}
+	script := fmt.Sprintf("sh -c 'echo x > %s'", path("f.txt"))
+	if !slices.ContainsFunc(execs, func(s string) bool { return strings.Contains(s, "/bin/sh -c "+script) }) {
+		t.Errorf("T4's command is not under T4: execs %q", execs)
+	}
+	if !slices.ContainsFunc(files, func(s string) bool { return strings.HasPrefix(s, "creation "+path("f.txt")+" ") }) {
+		t.Errorf("the creation of f.txt is not under T4: files %q", files)
+	}
+	// What no tool call declared is an alert outside the tool calls.
+	var undeclared int
+	for _, e := range entries {
+		if e.kind == "verdict" && strings.HasPrefix(e.text, "undeclared:") {
+			undeclared++
+			if !e.alert || e.under {
+				t.Errorf("undeclared verdict: %+v", e)
+			}
+		}
+	}
+	if undeclared != 2 {
+		t.Errorf("%d undeclared verdicts, want 2 (c.txt and the connection)", undeclared)
 	}
 }
