@@ -129,6 +129,8 @@ type Verdict struct {
 	// IntentSequence is the event.sequence of the tool call's start
 	// record (0 for undeclared actions outside any tool call).
 	IntentSequence uint64
+	CorrelationID  string // the tool call's, if it declared one
+	TraceID        string
 	Declared       *Action
 	Observed       []Observed
 	Effects        *Effects
@@ -519,9 +521,11 @@ func (j *Joiner) callOf(p *Process, r *Record) (*toolCall, string) {
 	if s == nil {
 		return nil, ""
 	}
+	// Intents and kernel records share a clock, so the window is exact:
+	// the grace period only waits for records still on their way.
 	var found *toolCall
 	for _, c := range s.calls {
-		if !r.Time.Before(c.start) && (c.end.IsZero() || !r.Time.After(c.end.Add(j.cfg.Grace))) && !c.settled {
+		if !r.Time.Before(c.start) && (c.end.IsZero() || !r.Time.After(c.end)) && !c.settled {
 			if found == nil || c.start.After(found.start) {
 				found = c
 			}
@@ -540,7 +544,7 @@ func (j *Joiner) sessionOf(p *Process, t time.Time) *session {
 		for _, s := range j.sessions {
 			// Records are read in batches, after intents that came
 			// later: what a record says happened is judged by its time.
-			if s.agent == nil || t.Before(s.first) || !s.end.IsZero() && t.After(s.end.Add(j.cfg.Grace)) {
+			if s.agent == nil || t.Before(s.first) || !s.end.IsZero() && t.After(s.end) {
 				continue
 			}
 			if s.agent == a || (s.agentPID == int(a.PID) && s.agentStart == a.StartTicks) {
@@ -843,7 +847,8 @@ func expandHome(prefixes []string, uid uint32) []string {
 // nothing) or undeclared.
 func (j *Joiner) settle(c *toolCall) {
 	base := Verdict{SessionID: c.s.id, AgentName: c.s.agentName, AgentID: c.s.agentID,
-		ToolCallID: c.id, ToolName: c.name, IntentSequence: c.startSeq, By: "tool_call_window"}
+		ToolCallID: c.id, ToolName: c.name, IntentSequence: c.startSeq, By: "tool_call_window",
+		CorrelationID: c.corrID, TraceID: c.traceID}
 	used := map[*obsState]bool{}
 	for _, d := range c.declared {
 		v := base
@@ -954,6 +959,6 @@ func (j *Joiner) verdict(v *Verdict, p *Process, at time.Time) {
 		}
 	}
 	r.Join = &Join{SessionID: v.SessionID, AgentName: v.AgentName, AgentID: v.AgentID,
-		ToolCallID: v.ToolCallID, ToolName: v.ToolName, By: v.By}
+		ToolCallID: v.ToolCallID, ToolName: v.ToolName, By: v.By, CorrelationID: v.CorrelationID, TraceID: v.TraceID}
 	j.out = append(j.out, r)
 }

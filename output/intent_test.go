@@ -58,7 +58,7 @@ func intentTestRecords() []testRecord {
 		}
 		if err == nil {
 			r.Join = &correlate.Join{SessionID: in.SessionID, AgentName: in.Agent.Name, AgentID: in.Agent.ID,
-				ToolCallID: in.ToolCallID, ToolName: in.ToolName, By: "intent"}
+				ToolCallID: in.ToolCallID, ToolName: in.ToolName, CorrelationID: in.CorrelationID, TraceID: in.TraceID, By: "intent"}
 		}
 		return r
 	}

@@ -8,6 +8,7 @@
 //	vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
 //	vigil hook claude-code [--socket PATH] [--spool-dir DIR] [--prompt-text]
 //	vigil emit --type TYPE --session ID --agent NAME [options] | --json FILE|-
+//	vigil timeline (--session ID | --correlation-id ID | --since T) [--until T] [--json] [--config FILE | --data DIR | FILE...]
 //	vigil version
 package main
 
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -46,6 +48,10 @@ Usage:
         create the signing and MAC keys that make records tamper-evident
   vigil verify [--key-dir DIR | --pub KEY --mac-key K0] PATH...
         check record files for any change, deletion, insertion or reordering
+  vigil timeline (--session ID | --correlation-id ID | --since T) [--until T] [--json]
+                 [--config FILE | --data DIR | FILE...]
+        show what an agent did: prompts, model and tool calls, the kernel
+        actions under each tool call, and the verdicts
   vigil hold add|remove|list --dir DIR [NAME]
         keep stored records from deletion by the retention policy
   vigil hook claude-code [--socket PATH] [--spool-dir DIR] [--prompt-text]
@@ -90,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return hookCommand(args[1:], stderr, processEnv())
 	case "emit":
 		return emitCommand(args[1:], stderr, processEnv())
+	case "timeline":
+		return timelineCommand(args[1:], stdout, stderr, time.Now)
 	case "version":
 		fs := flag.NewFlagSet("vigil version", flag.ContinueOnError)
 		fs.SetOutput(stderr)
