@@ -310,16 +310,7 @@ func (j *Joiner) Intent(rec *intent.Received) *Record {
 			}
 		}
 	case intent.ToolCallStart:
-		key := s.key + "\x00" + in.ToolCallID
-		c := j.calls[key]
-		if c == nil {
-			c = &toolCall{s: s, key: key, id: in.ToolCallID, name: in.ToolName, start: rec.At,
-				roots: map[string]bool{}, hosts: map[string][]netip.Addr{}}
-			c.effects.maxEntries = 64
-			j.calls[key] = c
-			s.calls = append(s.calls, c)
-			j.stats.ToolCalls++
-		}
+		c := j.call(s, in, rec.At)
 		c.corrID, c.traceID = in.CorrelationID, in.TraceID
 		if c.corrID != "" {
 			j.byCorr["c\x00"+c.corrID] = c
@@ -335,16 +326,11 @@ func (j *Joiner) Intent(rec *intent.Received) *Record {
 			}
 		}
 	case intent.ToolCallEnd:
-		key := s.key + "\x00" + in.ToolCallID
-		c := j.calls[key]
+		c := j.calls[s.key+"\x00"+in.ToolCallID]
 		if c == nil {
 			// An end without its start (the start was lost or sent before
 			// Vigil ran): its declarations cannot have had a window.
-			c = &toolCall{s: s, key: key, id: in.ToolCallID, name: in.ToolName, start: rec.At,
-				roots: map[string]bool{}, hosts: map[string][]netip.Addr{}}
-			c.effects.maxEntries = 64
-			j.calls[key] = c
-			s.calls = append(s.calls, c)
+			c = j.call(s, in, rec.At)
 			for _, a := range in.Actions {
 				c.declared = append(c.declared, &declaration{a: declared(a)})
 			}
@@ -354,6 +340,22 @@ func (j *Joiner) Intent(rec *intent.Received) *Record {
 		}
 	}
 	return r
+}
+
+// call returns the session's tool call in.ToolCallID, starting it at at
+// if it is new.
+func (j *Joiner) call(s *session, in *intent.Intent, at time.Time) *toolCall {
+	key := s.key + "\x00" + in.ToolCallID
+	if c := j.calls[key]; c != nil {
+		return c
+	}
+	c := &toolCall{s: s, key: key, id: in.ToolCallID, name: in.ToolName, start: at,
+		roots: map[string]bool{}, hosts: map[string][]netip.Addr{}}
+	c.effects.maxEntries = 64
+	j.calls[key] = c
+	s.calls = append(s.calls, c)
+	j.stats.ToolCalls++
+	return c
 }
 
 // IntentWritten tells the joiner the sequence an intent's record was

@@ -231,7 +231,7 @@ func (e *Encoder) vigilIntent(r *correlate.Record) {
 				j.b = append(j.b, ',')
 			}
 			a := &in.Actions[i]
-			e.action(&correlate.Action{Kind: a.Kind, Command: a.Command, Path: a.Path, Host: a.Host, Port: a.Port, URL: a.URL})
+			e.action(&correlate.Action{Kind: a.Kind, Command: a.Command, Path: a.Path, Host: a.Host, Port: a.Port, URL: a.URL}, nil)
 		}
 		j.b = append(j.b, ']')
 		j.more = true
@@ -288,8 +288,9 @@ func (e *Encoder) vigilIntent(r *correlate.Record) {
 	j.close()
 }
 
-// action writes one declared or observed action as an object.
-func (e *Encoder) action(a *correlate.Action) {
+// action writes a declared action, or with o an observed one, as an
+// object.
+func (e *Encoder) action(a *correlate.Action, o *correlate.Observed) {
 	j := &e.j
 	j.b = append(j.b, '{')
 	j.begin()
@@ -297,12 +298,26 @@ func (e *Encoder) action(a *correlate.Action) {
 		e.ip("address", a.Addr.Addr())
 	}
 	j.strNonEmpty("command", a.Command)
+	if o != nil {
+		j.str("entity_id", o.Process.EntityID)
+	}
 	j.strNonEmpty("host", a.Host)
 	j.str("kind", string(a.Kind))
 	j.strNonEmpty("old_path", a.OldPath)
-	j.strNonEmpty("path", a.Path)
+	if a.Kind != intent.Exec || o == nil { // an exec's path is its executable: in process.*
+		j.strNonEmpty("path", a.Path)
+	}
+	if o != nil {
+		j.uint("pid", uint64(o.Process.PID))
+	}
 	if a.Port != 0 {
 		j.uint("port", uint64(a.Port))
+	}
+	if o != nil {
+		if o.Sequence != 0 {
+			j.uint("sequence", o.Sequence)
+		}
+		j.time("time", o.Time)
 	}
 	j.strNonEmpty("url", a.URL)
 	j.end()
@@ -315,7 +330,7 @@ func (e *Encoder) vigilVerdict(r *correlate.Record) {
 	j.open("verdict")
 	if v.Declared != nil {
 		j.key("declared")
-		e.action(v.Declared)
+		e.action(v.Declared, nil)
 	}
 	if ef := v.Effects; ef != nil {
 		j.open("effects")
@@ -344,29 +359,7 @@ func (e *Encoder) vigilVerdict(r *correlate.Record) {
 			if i > 0 {
 				j.b = append(j.b, ',')
 			}
-			o := &v.Observed[i]
-			j.b = append(j.b, '{')
-			j.begin()
-			if o.Addr.IsValid() {
-				e.ip("address", o.Addr.Addr())
-			}
-			j.strNonEmpty("command", o.Command)
-			j.str("entity_id", o.Process.EntityID)
-			j.strNonEmpty("host", o.Host)
-			j.str("kind", string(o.Kind))
-			j.strNonEmpty("old_path", o.OldPath)
-			if o.Kind != "exec" {
-				j.strNonEmpty("path", o.Path)
-			}
-			j.uint("pid", uint64(o.Process.PID))
-			if o.Addr.IsValid() {
-				j.uint("port", uint64(o.Addr.Port()))
-			}
-			if o.Sequence != 0 {
-				j.uint("sequence", o.Sequence)
-			}
-			j.time("time", o.Time)
-			j.end()
+			e.action(&v.Observed[i].Action, &v.Observed[i])
 		}
 		j.b = append(j.b, ']')
 		j.more = true

@@ -159,16 +159,7 @@ key_dir = %q
 // restart and the crash apart from tampering.
 func TestDaemonRestarts(t *testing.T) {
 	requireBPF(t)
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if _, _, err := chain.Keygen(keys); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "events.jsonl")
-	cfg := filepath.Join(dir, "vigil.toml")
-	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, keys, out, cfg := daemonWithFile(t)
 	start := func() *exec.Cmd { d, _ := startDaemon(t, cfg); return d }
 	d := start()
 	_ = d.Process.Signal(syscall.SIGTERM)
@@ -401,4 +392,23 @@ func writeDaemonConfig(path string, data []byte, perm os.FileMode) error {
 	sock := filepath.Join(filepath.Dir(path), "intent.sock")
 	data = fmt.Appendf(data, "\n[intent]\nsocket = %q\n", sock)
 	return os.WriteFile(path, data, perm)
+}
+
+// daemonWithFile makes keys and a configuration (no agent matches) whose
+// records go to one file, and returns the directory (symlinks resolved),
+// the key directory, the record file and the configuration file.
+func daemonWithFile(t *testing.T) (dir, keys, out, cfg string) {
+	t.Helper()
+	dir = realPath(t, t.TempDir())
+	keys = filepath.Join(dir, "keys")
+	if _, _, err := chain.Keygen(keys); err != nil {
+		t.Fatal(err)
+	}
+	out = filepath.Join(dir, "events.jsonl")
+	cfg = filepath.Join(dir, "vigil.toml")
+	conf := fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)
+	if err := writeDaemonConfig(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, keys, out, cfg
 }

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"syscall"
 	"testing"
-
-	"github.com/vigilsec/vigil/output/chain"
 )
 
 // The daemon is down: the hook spools. The daemon starts: the next hook
@@ -17,16 +15,7 @@ import (
 // daemon's sealed log; the spooled one as such, with its own time.
 func TestDaemonHookSpoolDelivered(t *testing.T) {
 	requireBPF(t)
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys")
-	if _, _, err := chain.Keygen(keys); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "events.jsonl")
-	cfg := filepath.Join(dir, "vigil.toml")
-	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, keys, out, cfg := daemonWithFile(t)
 	sock := filepath.Join(dir, "intent.sock") // where writeDaemonConfig puts it
 	spool := filepath.Join(dir, "spool")
 	sample := func(name string) []byte {
@@ -82,16 +71,7 @@ func TestDaemonHookSpoolDelivered(t *testing.T) {
 // it becomes an agent root, its actions are recorded and judged.
 func TestDaemonRegistersAgentFromIntents(t *testing.T) {
 	requireBPF(t)
-	dir := realPath(t, t.TempDir())
-	keys := filepath.Join(dir, "keys")
-	if _, _, err := chain.Keygen(keys); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "events.jsonl")
-	cfg := filepath.Join(dir, "vigil.toml")
-	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, _, out, cfg := daemonWithFile(t)
 	sock := filepath.Join(dir, "intent.sock")
 	d, _ := startDaemon(t, cfg)
 	target := filepath.Join(dir, "reg.txt")

@@ -18,34 +18,7 @@ import (
 // else is called undeclared.
 func TestTraceIntentsVerdicts(t *testing.T) {
 	requireBPF(t)
-	dir := realPath(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	agent := testenv.Program(t, "github.com/vigilsec/vigil/intent/testprogs/agent")
-	out := filepath.Join(dir, "records.jsonl")
-	sock := filepath.Join(dir, "intent.sock")
-	// The agent runs this binary as "vigil emit" (VIGIL_TEST_AS_MAIN is
-	// passed down): a helper of Vigil's own, never judged.
-	res := runVigil(t, "trace", "-o", out, "--intent-socket", sock, "--", agent, dir, ln.Addr().String(), os.Args[0])
-	if res.code != 0 {
-		t.Fatalf("exit %d: %s", res.code, res.stderr)
-	}
-	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
-		t.Errorf("intent socket left behind: %v", err)
-	}
+	dir, out, port := traceScriptedAgent(t)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -137,4 +110,27 @@ func TestTraceIntentsVerdicts(t *testing.T) {
 	if !wrote {
 		t.Error("no creation record of f.txt")
 	}
+}
+
+// traceScriptedAgent runs the scripted agent (intent/testprogs/agent)
+// under vigil trace, with a TCP listener for its undeclared connection
+// and this binary as its vigil emit, and returns the agent's directory,
+// the record file and the listener's port.
+func traceScriptedAgent(t *testing.T) (dir, out string, port int) {
+	t.Helper()
+	dir = realPath(t, t.TempDir())
+	ln := testenv.Sink(t, "127.0.0.1:0", nil)
+	agent := testenv.Program(t, "github.com/vigilsec/vigil/intent/testprogs/agent")
+	out = filepath.Join(dir, "records.jsonl")
+	sock := filepath.Join(dir, "intent.sock")
+	// The agent runs this binary as "vigil emit" (VIGIL_TEST_AS_MAIN is
+	// passed down): a helper of Vigil's own, never judged.
+	res := runVigil(t, "trace", "-o", out, "--intent-socket", sock, "--", agent, dir, ln.String(), os.Args[0])
+	if res.code != 0 {
+		t.Fatalf("vigil trace: exit %d: %s", res.code, res.stderr)
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Errorf("intent socket left behind: %v", err)
+	}
+	return dir, out, ln.(*net.TCPAddr).Port
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/intent"
-	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/output"
 	"github.com/vigilsec/vigil/output/store"
 	"github.com/vigilsec/vigil/sensor"
@@ -433,29 +431,8 @@ func TestTimelineExitStatus(t *testing.T) {
 // ran under T4.
 func TestTimelineTrace(t *testing.T) {
 	requireBPF(t)
-	dir := realPath(t, t.TempDir())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	agent := testenv.Program(t, "github.com/vigilsec/vigil/intent/testprogs/agent")
-	out := filepath.Join(dir, "records.jsonl")
-	sock := filepath.Join(dir, "intent.sock")
-	res := runVigil(t, "trace", "-o", out, "--intent-socket", sock, "--", agent, dir, ln.Addr().String())
-	if res.code != 0 {
-		t.Fatalf("trace: exit %d: %s", res.code, res.stderr)
-	}
-	res = runVigil(t, "timeline", "--session", "e2e-session-1", out)
+	dir, out, _ := traceScriptedAgent(t)
+	res := runVigil(t, "timeline", "--session", "e2e-session-1", out)
 	if res.code != 0 {
 		t.Fatalf("timeline: exit %d: %s", res.code, res.stderr)
 	}
