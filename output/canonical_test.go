@@ -45,18 +45,7 @@ func BenchmarkSealedWrite(b *testing.B) {
 		store bool // into a real store segment (fsync each second, as the daemon) rather than memory
 	}{{"exec", 1, false}, {"file_open", 11, false}, {"network_flow", 39, false}, {"file_open_to_segment", 11, true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			keyDir := b.TempDir() + "/keys"
-			if _, _, err := chain.Keygen(keyDir); err != nil {
-				b.Fatal(err)
-			}
-			ks, err := chain.OpenKeys(keyDir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ch, start, err := chain.New(chain.Config{Keys: ks, EpochRecords: 10000})
-			if err != nil {
-				b.Fatal(err)
-			}
+			ch, start, _ := newBenchChain(b)
 			sink := &countingWriter{}
 			var dst io.Writer = sink
 			if bc.store {
@@ -84,6 +73,25 @@ func BenchmarkSealedWrite(b *testing.B) {
 	}
 }
 
+// newBenchChain makes keys and a chain with a checkpoint every 10,000
+// records; it returns the chain, its start records and the key directory.
+func newBenchChain(b *testing.B) (*chain.Chain, []byte, string) {
+	b.Helper()
+	keyDir := b.TempDir() + "/keys"
+	if _, _, err := chain.Keygen(keyDir); err != nil {
+		b.Fatal(err)
+	}
+	ks, err := chain.OpenKeys(keyDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, start, err := chain.New(chain.Config{Keys: ks, EpochRecords: 10000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ch, start, keyDir
+}
+
 type countingWriter struct{ n int }
 
 func (c *countingWriter) Write(p []byte) (int, error) { c.n += len(p); return len(p), nil }
@@ -103,18 +111,7 @@ func TestEncoderWritesMembersInKeyOrder(t *testing.T) {
 // BenchmarkVerifyWritten: vigil verify's throughput over what the sealed
 // writer wrote (file open records, as BenchmarkSealedWrite/file_open).
 func BenchmarkVerifyWritten(b *testing.B) {
-	keyDir := b.TempDir() + "/keys"
-	if _, _, err := chain.Keygen(keyDir); err != nil {
-		b.Fatal(err)
-	}
-	ks, err := chain.OpenKeys(keyDir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ch, start, err := chain.New(chain.Config{Keys: ks, EpochRecords: 10000})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ch, start, keyDir := newBenchChain(b)
 	path := filepath.Join(b.TempDir(), "log.jsonl")
 	f, err := os.Create(path)
 	if err != nil {
