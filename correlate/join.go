@@ -173,8 +173,11 @@ type Joiner struct {
 	// belong to it.
 	byEntity map[string]*toolCall
 	byCorr   map[string]*toolCall // correlation ids and trace ids of open calls
-	pending  []*obsState          // observed actions awaiting judgment
-	last     *obsState            // the action of the record being written
+	// helpers: shells that only run one of Vigil's helpers (an agent runs
+	// its hook command through sh -c): not judged either.
+	helpers  map[string]bool
+	pending  []*obsState // observed actions awaiting judgment
+	last     *obsState   // the action of the record being written
 	resolved chan resolution
 	out      []*Record
 	stats    JoinStats
@@ -267,7 +270,7 @@ func NewJoiner(t *Table, cfg JoinConfig) *Joiner {
 	return &Joiner{
 		cfg: cfg, table: t,
 		sessions: map[string]*session{}, calls: map[string]*toolCall{},
-		byEntity: map[string]*toolCall{}, byCorr: map[string]*toolCall{},
+		byEntity: map[string]*toolCall{}, byCorr: map[string]*toolCall{}, helpers: map[string]bool{},
 		resolved: make(chan resolution, 64),
 		stats:    JoinStats{Verdicts: map[string]int{}},
 	}
@@ -457,6 +460,11 @@ func (j *Joiner) Observe(r *Record) {
 		return
 	}
 	if j.cfg.IsVigil(p) {
+		// The shells between the agent and its hook command exist only
+		// to run it.
+		for a := p.Parent; a != nil && isShell(a); a = a.Parent {
+			j.helpers[a.EntityID] = true
+		}
 		return
 	}
 	call, by := j.callOf(p, r)
@@ -556,6 +564,15 @@ func (j *Joiner) sessionOf(p *Process, t time.Time) *session {
 		}
 	}
 	return nil
+}
+
+// isShell reports whether p runs a POSIX shell.
+func isShell(p *Process) bool {
+	switch path.Base(p.Executable) {
+	case "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox":
+		return true
+	}
+	return false
 }
 
 // observedAction says which action a record reports, if any: an exec,
@@ -675,6 +692,11 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 			delete(j.sessions, key)
 		}
 	}
+	for e := range j.helpers {
+		if j.table.Get(e) == nil {
+			delete(j.helpers, e)
+		}
+	}
 	for e, c := range j.byEntity {
 		if c.settled && j.table.Get(e) == nil {
 			delete(j.byEntity, e)
@@ -689,6 +711,9 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 // effect of a declared command, waits for its tool call to settle
 // (mismatched or undeclared then), or is undeclared at once.
 func (j *Joiner) judge(st *obsState) {
+	if j.helpers[st.o.Process.EntityID] {
+		return // a shell that ran one of Vigil's helpers (its exec was held long enough to know)
+	}
 	c := st.call
 	if c != nil && !c.settled {
 		if d := j.match(c, &st.o); d != nil {

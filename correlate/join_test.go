@@ -294,7 +294,10 @@ func TestJoinEdges(t *testing.T) {
 	// A write before the session began, read after it began.
 	h.send(s(1), intent.Intent{Type: intent.SessionStart})
 	h.open(h.agent, s(0.5), "/w/before", wr)
-	hook := h.child(h.agent, s(1.5), "/usr/local/bin/vigil", nil, "vigil", "hook", "claude-code")
+	// The agent runs its hook command through a shell: neither the shell
+	// nor the hook is judged.
+	hookShell := h.child(h.agent, s(1.4), "/bin/sh", nil, "sh", "-c", "vigil hook claude-code")
+	hook := h.child(hookShell, s(1.5), "/usr/local/bin/vigil", nil, "vigil", "hook", "claude-code")
 	h.open(hook, s(1.6), "/w/spool", wr)
 	h.connect(hook, s(1.7), "127.0.0.1", 9)
 	h.open(h.agent, s(1.8), "/w/state/transcript.jsonl", wr)
