@@ -173,8 +173,8 @@ type Joiner struct {
 	// belong to it.
 	byEntity map[string]*toolCall
 	byCorr   map[string]*toolCall // correlation ids and trace ids of open calls
-	// helpers: shells that only run one of Vigil's helpers (an agent runs
-	// its hook command through sh -c): not judged either.
+	// helpers: shells that run one of Vigil's helpers (an agent runs its
+	// hook command through sh -c): their exec is not judged.
 	helpers  map[string]bool
 	pending  []*obsState // observed actions awaiting judgment
 	last     *obsState   // the action of the record being written
@@ -711,8 +711,10 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 // effect of a declared command, waits for its tool call to settle
 // (mismatched or undeclared then), or is undeclared at once.
 func (j *Joiner) judge(st *obsState) {
-	if j.helpers[st.o.Process.EntityID] {
-		return // a shell that ran one of Vigil's helpers (its exec was held long enough to know)
+	if st.o.Kind == intent.Exec && j.helpers[st.o.Process.EntityID] {
+		// The exec of a shell that ran one of Vigil's helpers (held long
+		// enough to know). What else the shell does is judged.
+		return
 	}
 	c := st.call
 	if c != nil && !c.settled {

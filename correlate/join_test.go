@@ -298,14 +298,15 @@ func TestJoinEdges(t *testing.T) {
 	// nor the hook is judged.
 	hookShell := h.child(h.agent, s(1.4), "/bin/sh", nil, "sh", "-c", "vigil hook claude-code")
 	hook := h.child(hookShell, s(1.5), "/usr/local/bin/vigil", nil, "vigil", "hook", "claude-code")
+	h.open(hookShell, s(1.55), "/w/hidden", wr) // but a shell's own writes are judged
 	h.open(hook, s(1.6), "/w/spool", wr)
 	h.connect(hook, s(1.7), "127.0.0.1", 9)
 	h.open(h.agent, s(1.8), "/w/state/transcript.jsonl", wr)
 	h.send(s(2), intent.Intent{Type: intent.ToolCallStart, ToolCallID: "L1",
 		Actions: []intent.Action{{Kind: intent.FileDelete, Path: "/w/x"}}})
 	got := verdicts(h.settle(s(5), false))
-	if len(got) != 0 {
-		t.Errorf("verdicts before MaxToolCall: %q", got)
+	if want := []string{"undeclared  /w/hidden"}; !slices.Equal(got, want) {
+		t.Errorf("verdicts before MaxToolCall\n%q\nwant\n%q", got, want)
 	}
 	got = verdicts(h.settle(s(2)+sec(13), false)) // ended at 10s, judged after the grace
 	if want := []string{"unwitnessed L1 /w/x"}; !slices.Equal(got, want) {
