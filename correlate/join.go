@@ -467,7 +467,7 @@ func (j *Joiner) Observe(r *Record) {
 		}
 		return
 	}
-	call, by := j.callOf(p, r)
+	call, by, windowed := j.callOf(p, r)
 	var s *session
 	if call != nil {
 		s = call.s
@@ -483,7 +483,7 @@ func (j *Joiner) Observe(r *Record) {
 		r.Join.ToolCallID, r.Join.ToolName = call.id, call.name
 	}
 	// A process started while a call is open belongs to it for life.
-	if r.Event.Kind == sensor.KindFork && call != nil && by == "tool_call_window" {
+	if r.Event.Kind == sensor.KindFork && call != nil && windowed {
 		j.byEntity[p.EntityID] = call
 	}
 	a, ok := observedAction(r)
@@ -505,31 +505,28 @@ func (j *Joiner) Written(seq uint64) {
 }
 
 // callOf finds the tool call a process's record belongs to.
-func (j *Joiner) callOf(p *Process, r *Record) (*toolCall, string) {
+// windowed reports whether the call was found by the time window (the
+// process itself was not yet anyone's).
+func (j *Joiner) callOf(p *Process, r *Record) (c *toolCall, by string, windowed bool) {
 	if p.CorrelationID != "" {
 		if c := j.byCorr["c\x00"+p.CorrelationID]; c != nil {
 			j.byEntity[p.EntityID] = c
-			return c, "correlation_id"
+			return c, "correlation_id", false
 		}
 	}
 	if p.TraceID != "" {
 		if c := j.byCorr["t\x00"+p.TraceID]; c != nil {
 			j.byEntity[p.EntityID] = c
-			return c, "trace_id"
+			return c, "trace_id", false
 		}
 	}
-	for a := p; a != nil; a = a.Parent {
-		if c := j.byEntity[a.EntityID]; c != nil {
-			if a != p {
-				j.byEntity[p.EntityID] = c
-			}
-			return c, "tool_call_window"
-		}
+	if c := j.inherited(p); c != nil {
+		return c, "tool_call_window", false
 	}
 	// The agent itself, inside an open call's window.
 	s := j.sessionOf(p, r.Time)
 	if s == nil {
-		return nil, ""
+		return nil, "", false
 	}
 	// Intents and kernel records share a clock, so the window is exact:
 	// the grace period only waits for records still on their way.
@@ -542,9 +539,21 @@ func (j *Joiner) callOf(p *Process, r *Record) (*toolCall, string) {
 		}
 	}
 	if found != nil {
-		return found, "tool_call_window"
+		return found, "tool_call_window", true
 	}
-	return nil, ""
+	return nil, "", false
+}
+
+// inherited is the tool call the nearest of p and its ancestors belongs
+// to, if any (not cached per process: a call reassigned later, see
+// judge, takes its descendants with it).
+func (j *Joiner) inherited(p *Process) *toolCall {
+	for a, depth := p, 0; a != nil && depth < 256; a, depth = a.Parent, depth+1 {
+		if c := j.byEntity[a.EntityID]; c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 // sessionOf finds the live session whose agent is p or an ancestor of p,
@@ -717,8 +726,28 @@ func (j *Joiner) judge(st *obsState) {
 		return
 	}
 	c := st.call
+	if st.join.By == "tool_call_window" {
+		// Its process, or an ancestor, may have been reassigned since.
+		if live := j.table.Get(st.o.Process.EntityID); live != nil {
+			if ic := j.inherited(live); ic != nil && ic != c {
+				c, st.call = ic, ic
+			}
+		}
+	}
 	if c != nil && !c.settled {
-		if d := j.match(c, &st.o); d != nil {
+		d := j.match(c, &st.o)
+		if d == nil && st.join.By == "tool_call_window" && !j.underRoot(c, &st.o.Process) {
+			// Tool calls run in parallel: the window said the latest one,
+			// but another open at the time may have declared it.
+			if oc, od := j.matchOther(st); od != nil {
+				c, d = oc, od
+				st.call = oc
+				if j.byEntity[st.o.Process.EntityID] != nil {
+					j.byEntity[st.o.Process.EntityID] = oc // its descendants follow
+				}
+			}
+		}
+		if d != nil {
 			d.observed = append(d.observed, st.o)
 			if st.o.Kind == intent.Exec && d.a.Kind == intent.Exec {
 				c.roots[st.o.Process.EntityID] = true
@@ -751,6 +780,20 @@ func (j *Joiner) judge(st *obsState) {
 		SessionID: st.join.SessionID, AgentName: st.join.AgentName, AgentID: st.join.AgentID,
 		ToolCallID: st.join.ToolCallID, ToolName: st.join.ToolName, By: st.join.By,
 		Observed: []Observed{st.o}}, &st.o.Process, st.o.Time)
+}
+
+// matchOther finds another open tool call of the session, its window
+// holding the action's time, with a declaration the action carries out.
+func (j *Joiner) matchOther(st *obsState) (*toolCall, *declaration) {
+	for _, oc := range st.s.calls {
+		if oc == st.call || oc.settled || st.o.Time.Before(oc.start) || !oc.end.IsZero() && st.o.Time.After(oc.end) {
+			continue
+		}
+		if d := j.match(oc, &st.o); d != nil {
+			return oc, d
+		}
+	}
+	return nil, nil
 }
 
 // underRoot reports whether p descends from a process the call's

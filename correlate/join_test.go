@@ -232,6 +232,34 @@ func TestJoinCommandEffects(t *testing.T) {
 	}
 }
 
+// Tool calls run in parallel: an action goes to the open call that
+// declared it, not merely the latest one, and its process's descendants
+// follow it there.
+func TestJoinParallelCalls(t *testing.T) {
+	h := newJoinHarness(t, nil)
+	h.send(s(1), intent.Intent{Type: intent.SessionStart})
+	h.send(s(2), intent.Intent{Type: intent.ToolCallStart, ToolCallID: "P2", ToolName: "Bash",
+		Actions: []intent.Action{{Kind: intent.Exec, Command: "make all"}}})
+	h.send(s(2.1), intent.Intent{Type: intent.ToolCallStart, ToolCallID: "P1", ToolName: "Write",
+		Actions: []intent.Action{{Kind: intent.FileWrite, Path: "/w/p1"}}})
+	mk := h.child(h.agent, s(2.2), "/usr/bin/make", nil, "make", "all")
+	cc := h.child(mk, s(2.3), "/usr/bin/cc", nil, "cc", "-o", "out", "main.c")
+	h.open(cc, s(2.4), "/w/out", wr)
+	h.open(h.agent, s(2.5), "/w/p1", wr)
+	h.send(s(3), intent.Intent{Type: intent.ToolCallEnd, ToolCallID: "P1"})
+	h.send(s(3.1), intent.Intent{Type: intent.ToolCallEnd, ToolCallID: "P2"})
+	vs := h.settle(s(20), false)
+	got := verdicts(vs)
+	if want := []string{"corroborated P1 /w/p1", "corroborated P2 make all"}; !slices.Equal(got, want) {
+		t.Fatalf("verdicts\n%q\nwant\n%q", got, want)
+	}
+	for _, r := range vs {
+		if r.Verdict.ToolCallID == "P2" && (r.Verdict.Effects == nil || !slices.Contains(r.Verdict.Effects.Files, "/w/out")) {
+			t.Errorf("P2's effects %+v lack cc's output", r.Verdict.Effects)
+		}
+	}
+}
+
 // Correlation ids and trace ids in the environment join a process to the
 // tool call that declared them, wherever in the tree it runs and however
 // late it acts.
