@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -83,6 +85,32 @@ func TestDaemonRegistersAgentFromIntents(t *testing.T) {
 	if b, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("agent script: %v: %s", err, b)
 	}
+	// Another process claims to speak for an agent it is not related to:
+	// refused, and recorded as an alert. A malformed message too (not an
+	// alert), and the daemon goes on.
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
+	res := runVigil(t, "emit", "--socket", sock, "--type", "prompt", "--session", "reg-1", "--agent", "registered",
+		"--pid", fmt.Sprint(other.Process.Pid))
+	if res.code != 1 || !strings.Contains(res.stderr, "neither the sender") {
+		t.Errorf("a claim on an unrelated process: exit %d: %s", res.code, res.stderr)
+	}
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("{\"v\":1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	reply := make([]byte, 512)
+	n, _ := c.Read(reply)
+	c.Close()
+	if !strings.Contains(string(reply[:n]), `"ok":false`) {
+		t.Errorf("malformed intent answered %q", reply[:n])
+	}
 	_ = d.Process.Signal(syscall.SIGTERM)
 	if err := d.Wait(); err != nil {
 		t.Fatal(err)
@@ -92,7 +120,11 @@ func TestDaemonRegistersAgentFromIntents(t *testing.T) {
 		t.Fatal(err)
 	}
 	var created, undeclared bool
+	var refused []string
 	for _, r := range parseRecords(t, string(b)) {
+		if r.str("event.action") == "intent_refused" {
+			refused = append(refused, r.str("event.kind")+" "+r.str("error.message"))
+		}
 		if r.str("file.path") != target {
 			continue
 		}
@@ -110,6 +142,9 @@ func TestDaemonRegistersAgentFromIntents(t *testing.T) {
 		case "vigil.verdict":
 			undeclared = r.str("event.action") == "undeclared" && r.str("event.kind") == "alert"
 		}
+	}
+	if len(refused) != 2 || !strings.HasPrefix(refused[0], "alert intent refused: pid") || !strings.HasPrefix(refused[1], "event invalid intent:") {
+		t.Errorf("refusals recorded: %q", refused)
 	}
 	if !created || !undeclared {
 		t.Errorf("the registered agent's write: recorded in its session %v, undeclared alert %v\n%s", created, undeclared, b)

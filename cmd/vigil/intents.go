@@ -40,7 +40,9 @@ var errStopping = errors.New("vigil is stopping")
 func (q *intentQueue) deliver(rec *intent.Received) error {
 	redactIntent(q.redactor, &rec.Intent)
 	if rec.Err != nil {
-		rec.Err = errors.New(q.redactor.String(rec.Err.Error()))
+		if msg := q.redactor.String(rec.Err.Error()); msg != rec.Err.Error() {
+			rec.Err = redactedError{msg, rec.Err}
+		}
 	}
 	select {
 	case q.ch <- rec:
@@ -49,6 +51,16 @@ func (q *intentQueue) deliver(rec *intent.Received) error {
 		return errStopping
 	}
 }
+
+// redactedError says what err says, secrets removed, and still is err
+// (errors.Is), so a refusal keeps its kind.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 // close makes later deliveries fail instead of waiting.
 func (q *intentQueue) close() { q.once.Do(func() { close(q.done) }) }
