@@ -46,7 +46,7 @@ func NewEncoder(id Identity, now func() time.Time) *Encoder {
 	}
 	e := &Encoder{id: id, now: now}
 	j := &e.j
-	j.b, j.more, j.depth = append(j.b[:0], '{'), false, 0
+	j.b, j.more, j.depth, j.frames = append(j.b[:0], '{'), false, 0, j.frames[:0]
 	j.begin()
 	j.strNonEmpty("ephemeral_id", id.EphemeralID)
 	j.strNonEmpty("id", id.AgentID)
@@ -54,7 +54,7 @@ func NewEncoder(id Identity, now func() time.Time) *Encoder {
 	j.strNonEmpty("version", id.AgentVersion)
 	j.end()
 	e.agent = append([]byte(nil), j.b...)
-	j.b, j.more, j.depth = append(j.b[:0], '{'), false, 0
+	j.b, j.more, j.depth, j.frames = append(j.b[:0], '{'), false, 0, j.frames[:0]
 	j.begin()
 	j.open("boot")
 	j.str("id", id.BootID)
@@ -82,7 +82,7 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 	j := &e.j
 	e.splice = chain.Splice{Sequence: e.seq}
 	lineStart := len(dst)
-	j.b, j.more, j.depth = append(dst, '{'), false, 0
+	j.b, j.more, j.depth, j.frames = append(dst, '{'), false, 0, j.frames[:0]
 	j.begin()
 
 	ev := r.Event

@@ -19,8 +19,9 @@ import (
 type jsonBuf struct {
 	b       []byte
 	more    bool
-	frames  []frame // open objects, outermost first
-	depth   int
+	cur     frame   // the innermost open object
+	frames  []frame // the open objects around it, outermost first
+	depth   int     // open objects, cur included
 	order   []int
 	spans   []memberSpan
 	scratch []byte
@@ -39,10 +40,10 @@ type frame struct {
 
 // begin opens an object whose '{' was just written.
 func (j *jsonBuf) begin() {
-	if j.depth == len(j.frames) {
-		j.frames = append(j.frames, frame{})
+	if j.depth > 0 {
+		j.frames = append(j.frames, j.cur)
 	}
-	j.frames[j.depth] = frame{start: len(j.b)}
+	j.cur = frame{start: len(j.b)}
 	j.depth++
 	j.more = false
 }
@@ -50,9 +51,13 @@ func (j *jsonBuf) begin() {
 // end closes the innermost object, sorting its members if they were
 // written out of order.
 func (j *jsonBuf) end() {
+	if j.cur.unsorted {
+		j.sortMembers(j.cur.start)
+	}
 	j.depth--
-	if f := &j.frames[j.depth]; f.unsorted {
-		j.sortMembers(f.start)
+	if n := len(j.frames); j.depth > 0 && n > 0 {
+		j.cur = j.frames[n-1]
+		j.frames = j.frames[:n-1]
 	}
 	j.b = append(j.b, '}')
 	j.more = true
@@ -148,19 +153,22 @@ func (j *jsonBuf) sep() {
 }
 
 func (j *jsonBuf) key(k string) {
-	j.sep()
+	b := j.b
+	if j.more {
+		b = append(b, ',')
+		j.more = false
+	}
 	if j.depth > 0 {
-		f := &j.frames[j.depth-1]
 		// In order if greater than the key before: usually told by the
 		// first byte.
-		if l := f.last; l != "" && !f.unsorted && (len(k) == 0 || l[0] > k[0] || (l[0] == k[0] && l >= k)) {
-			f.unsorted = true
+		if l := j.cur.last; l != "" && (len(k) == 0 || l[0] > k[0] || (l[0] == k[0] && l >= k)) {
+			j.cur.unsorted = true
 		}
-		f.last = k
+		j.cur.last = k
 	}
-	j.b = append(j.b, '"')
-	j.b = append(j.b, k...)
-	j.b = append(j.b, '"', ':')
+	b = append(b, '"')
+	b = append(b, k...)
+	j.b = append(b, '"', ':')
 }
 
 // raw writes k with a value already encoded (in canonical form).
