@@ -26,11 +26,21 @@ type NetRecord struct {
 // socketState is what the table remembers of a socket between its first
 // send and its totals.
 type socketState struct {
+	// dst is where a Unix socket was connected (the kernel reports no
+	// destination for sends on a connected Unix socket).
+	dst      sensor.Endpoint
 	protocol string
 	http     *netparse.HTTPRequest
 	tls      *netparse.ClientHello
 	dns      *netparse.DNSMessage
 }
+
+// unknownDst: neither an address nor a path.
+func unknownDst(e *sensor.Endpoint) bool { return !e.IP.IsValid() && e.Path == "" }
+
+// maxSocketStates bounds the Unix socket destinations a process's table
+// entry remembers (connected sockets that never sent stay until it exits).
+const maxSocketStates = 1024
 
 // maxDNSNames bounds the address-to-name cache.
 const maxDNSNames = 65536
@@ -74,9 +84,21 @@ func (t *Table) handleNet(ev *sensor.Event) bool {
 	}
 	switch n.Op {
 	case sensor.NetConnect:
+		if n.Dst.Family == sensor.FamilyUnix && n.Dst.Path != "" && n.Ret == 0 && len(p.sockets) < maxSocketStates {
+			if p.sockets == nil {
+				p.sockets = make(map[uint64]*socketState)
+			}
+			p.sockets[n.Cookie] = &socketState{dst: n.Dst}
+		}
 		return true
 	case sensor.NetSendStart:
 		st := &socketState{}
+		if old := p.sockets[n.Cookie]; old != nil {
+			st.dst = old.dst
+		}
+		if unknownDst(&n.Dst) && st.dst.Family != 0 {
+			n.Dst = st.dst
+		}
 		if m, err := netparse.ParseDNS(n.Payload); err == nil && !m.Response && n.Dst.Port == 53 {
 			st.protocol, st.dns = "dns", m
 		} else if h, err := netparse.ParseHTTPRequest(n.Payload); err == nil {
@@ -96,6 +118,9 @@ func (t *Table) handleNet(ev *sensor.Event) bool {
 		return true
 	case sensor.NetSendEnd:
 		if st := p.sockets[n.Cookie]; st != nil {
+			if unknownDst(&n.Dst) && st.dst.Family != 0 {
+				n.Dst = st.dst
+			}
 			t.net.Protocol, t.net.HTTP, t.net.TLS = st.protocol, st.http, st.tls
 			if st.dns != nil {
 				t.net.DNS = st.dns

@@ -395,3 +395,31 @@ func TestDNSCacheEvictsOldest(t *testing.T) {
 		t.Errorf("%d names, %d in order", len(c.names), len(c.order))
 	}
 }
+
+// Sends on a connected Unix socket come without a destination: the
+// totals name the path it was connected to.
+func TestNetUnixSendNamesPath(t *testing.T) {
+	tab, _ := newTestTable(t, nil)
+	tk, p := curl(t, tab)
+	sock := sensor.Endpoint{Family: sensor.FamilyUnix, Path: "/run/vigil/intent.sock"}
+	tab.Handle(netEv(tk, sec(2), sensor.Net{Op: sensor.NetConnect, Dst: sock, Cookie: testSocket, SockType: syscall.SOCK_STREAM}))
+	none := sensor.Endpoint{Family: sensor.FamilyUnix}
+	tab.Handle(sendStart(tk, sec(3), none, testSocket, `{"v":1}`))
+	rec := tab.Handle(sendEnd(tk, sec(4), none, testSocket, sec(3)))
+	if rec == nil || rec.Event.Net.Dst != sock {
+		t.Fatalf("send totals destination %+v, want %+v", rec.Event.Net.Dst, sock)
+	}
+	if len(p.sockets) != 0 {
+		t.Errorf("%d socket states left after the last totals", len(p.sockets))
+	}
+	// A connect that failed, or an IP socket, is not remembered; nor
+	// beyond the bound.
+	tab.Handle(netEv(tk, sec(5), sensor.Net{Op: sensor.NetConnect, Dst: sock, Cookie: testSocket + 1, Ret: -2}))
+	tab.Handle(netEv(tk, sec(5), sensor.Net{Op: sensor.NetConnect, Dst: inet("192.0.2.1", 80), Cookie: testSocket + 2}))
+	for i := range maxSocketStates + 10 {
+		tab.Handle(netEv(tk, sec(6), sensor.Net{Op: sensor.NetConnect, Dst: sock, Cookie: testSocket + 100 + uint64(i)}))
+	}
+	if _, ok := p.sockets[testSocket+1]; ok || len(p.sockets) != maxSocketStates {
+		t.Errorf("%d socket states (failed connect kept: %v), want %d", len(p.sockets), ok, maxSocketStates)
+	}
+}
