@@ -166,6 +166,9 @@ func (p *pipeline) register(rec *intent.Received) {
 	if q := p.table.ByPID(pid); q != nil && q.StartTicks == rec.AgentStart && !q.Tree.IsZero() {
 		return
 	}
+	if p.tracked != nil && p.tracked(pid) {
+		return // in scope already (its records may not have been read yet)
+	}
 	snaps, err := sensor.ReadProc(procRoot)
 	if err != nil {
 		p.log.Warn("register agent from intent", "pid", pid, "err", err)
