@@ -563,7 +563,7 @@ func (j *Joiner) sessionOf(p *Process, t time.Time) *session {
 		for _, s := range j.sessions {
 			// Records are read in batches, after intents that came
 			// later: what a record says happened is judged by its time.
-			if s.agent == nil || t.Before(s.first) || !s.end.IsZero() && t.After(s.end) {
+			if s.agent == nil && s.agentPID == 0 || t.Before(s.first) || !s.end.IsZero() && t.After(s.end) {
 				continue
 			}
 			if s.agent == a || (s.agentPID == int(a.PID) && s.agentStart == a.StartTicks) {

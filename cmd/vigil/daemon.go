@@ -159,7 +159,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Track: func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error) {
 			return s.TrackTree(procRoot, snaps, pid, tree)
 		},
-		Tracked: func(pid uint32) bool { _, ok, _ := s.Tracked(pid); return ok },
+		TreeOf: func(pid uint32) sensor.Tree { t, _, _ := s.Tracked(pid); return t },
 	})
 	if err != nil {
 		return err

@@ -147,6 +147,7 @@ func (p *pipeline) handleIntent(rec *intent.Received) error {
 	}
 	if rec.Err == nil && !rec.Unbound && !rec.Intent.Spooled && rec.AgentPID > 0 {
 		p.register(rec)
+		p.know(rec)
 	}
 	r := p.joiner.Intent(rec)
 	if err := p.out.Write(r); err != nil {
@@ -166,7 +167,7 @@ func (p *pipeline) register(rec *intent.Received) {
 	if q := p.table.ByPID(pid); q != nil && q.StartTicks == rec.AgentStart && !q.Tree.IsZero() {
 		return
 	}
-	if p.tracked != nil && p.tracked(pid) {
+	if p.treeOf != nil && !p.treeOf(pid).IsZero() {
 		return // in scope already (its records may not have been read yet)
 	}
 	snaps, err := sensor.ReadProc(procRoot)
@@ -196,6 +197,25 @@ func (p *pipeline) register(rec *intent.Received) {
 	}
 	p.table.Seed(members, tree)
 	p.log.Info("agent registered by its intents", "agent", name, "pid", pid, "processes", len(members))
+}
+
+// know adds the agent process to the table from /proc when its records
+// have not been read yet (an agent reports intents at once after its
+// exec), so its intent records name it.
+func (p *pipeline) know(rec *intent.Received) {
+	pid := uint32(rec.AgentPID)
+	if q := p.table.ByPID(pid); q != nil && q.StartTicks == rec.AgentStart {
+		return
+	}
+	snap, err := sensor.ReadProcess(procRoot, pid)
+	if err != nil || sensor.NSToTicks(snap.Task.StartTime) != rec.AgentStart {
+		return
+	}
+	var tree sensor.Tree
+	if p.treeOf != nil {
+		tree = p.treeOf(pid)
+	}
+	p.table.Seed([]sensor.Snapshot{snap}, tree)
 }
 
 // registeredBase is the first agent index given to agents that register

@@ -33,7 +33,7 @@ type pipeline struct {
 
 	intents *intentQueue // nil: no intent socket
 	track   func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error)
-	tracked func(pid uint32) bool
+	treeOf  func(pid uint32) sensor.Tree
 
 	agentsMu      sync.Mutex
 	registered    []string // agents that registered through intents
@@ -66,7 +66,7 @@ type pipelineConfig struct {
 	Intents *intentQueue
 	Join    correlate.JoinConfig
 	Track   func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error)
-	Tracked func(pid uint32) bool // whether the sensor has pid in scope
+	TreeOf  func(pid uint32) sensor.Tree // the tree the sensor has pid in, if any
 }
 
 func newPipeline(c pipelineConfig) (*pipeline, error) {
@@ -77,7 +77,7 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &pipeline{log: c.Log, intents: c.Intents, track: c.Track, tracked: c.Tracked, baseAgentName: c.AgentName}
+	p := &pipeline{log: c.Log, intents: c.Intents, track: c.Track, treeOf: c.TreeOf, baseAgentName: c.AgentName}
 	hasher := correlate.NewHasher(c.Hash)
 	p.clock = sensor.NewBootClock()
 	table, err := correlate.NewTable(correlate.Config{

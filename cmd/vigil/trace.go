@@ -183,7 +183,7 @@ func (t *tracer) run(o traceOptions) (int, error) {
 		Track: func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error) {
 			return s.TrackTree(procRoot, snaps, pid, tree)
 		},
-		Tracked: func(pid uint32) bool { _, ok, _ := s.Tracked(pid); return ok },
+		TreeOf: func(pid uint32) sensor.Tree { t, _, _ := s.Tracked(pid); return t },
 		AgentName: func(i uint32) string {
 			if i == traceAgent {
 				return o.Name
