@@ -145,13 +145,6 @@ func skipValue(b []byte, i int) int {
 	return i
 }
 
-func (j *jsonBuf) sep() {
-	if j.more {
-		j.b = append(j.b, ',')
-	}
-	j.more = false
-}
-
 func (j *jsonBuf) key(k string) {
 	b := j.b
 	if j.more {
