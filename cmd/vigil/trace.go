@@ -32,6 +32,11 @@ SIGINT) stops waiting for descendants once CMD exits; a second one stops
 at once. SIGTERM and SIGHUP are passed on to CMD. Needs root (or CAP_BPF
 and CAP_PERFMON).
 
+The tree's agents report their intents on --intent-socket, whose path CMD
+finds in VIGIL_INTENT_SOCKET (vigil hook and vigil emit use it); each
+declared and each observed action gets a verdict record, and the pending
+ones are given before vigil trace exits.
+
 Options:
 `
 
