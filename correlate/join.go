@@ -132,7 +132,8 @@ type Verdict struct {
 	CorrelationID  string // the tool call's, if it declared one
 	TraceID        string
 	Declared       *Action
-	Observed       []Observed
+	Observed       []Observed // the first maxObserved of them
+	Count          int        // observed actions in all (undeclared ones are grouped)
 	Effects        *Effects
 	By             string // how the observed action was joined
 }
@@ -175,12 +176,15 @@ type Joiner struct {
 	byCorr   map[string]*toolCall // correlation ids and trace ids of open calls
 	// helpers: shells that run one of Vigil's helpers (an agent runs its
 	// hook command through sh -c): their exec is not judged.
-	helpers  map[string]bool
-	pending  []*obsState // observed actions awaiting judgment
-	last     *obsState   // the action of the record being written
-	resolved chan resolution
-	out      []*Record
-	stats    JoinStats
+	helpers map[string]bool
+	pending []*obsState // observed actions awaiting judgment
+	last    *obsState   // the action of the record being written
+	// undeclared actions outside tool calls, grouped per process and kind
+	// for Grace, so a busy process makes one alert, not thousands.
+	undeclared map[undeclaredKey]*undeclaredGroup
+	resolved   chan resolution
+	out        []*Record
+	stats      JoinStats
 }
 
 // JoinStats counts the joiner's work.
@@ -271,8 +275,9 @@ func NewJoiner(t *Table, cfg JoinConfig) *Joiner {
 		cfg: cfg, table: t,
 		sessions: map[string]*session{}, calls: map[string]*toolCall{},
 		byEntity: map[string]*toolCall{}, byCorr: map[string]*toolCall{}, helpers: map[string]bool{},
-		resolved: make(chan resolution, 64),
-		stats:    JoinStats{Verdicts: map[string]int{}},
+		undeclared: map[undeclaredKey]*undeclaredGroup{},
+		resolved:   make(chan resolution, 64),
+		stats:      JoinStats{Verdicts: map[string]int{}},
 	}
 }
 
@@ -654,6 +659,7 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 	}
 	clear(j.pending[len(keep):])
 	j.pending = keep
+	j.flushUndeclared(now, final)
 	// An agent that exited without ending its session ended it, and its
 	// open tool calls.
 	for _, s := range j.sessions {
@@ -776,10 +782,60 @@ func (j *Joiner) judge(st *obsState) {
 			return
 		}
 	}
-	j.verdict(&Verdict{Name: Undeclared, Reason: fmt.Sprintf("%s %s: no declaration covers it", kindWords(st.o.Kind), st.o.Target()),
-		SessionID: st.join.SessionID, AgentName: st.join.AgentName, AgentID: st.join.AgentID,
-		ToolCallID: st.join.ToolCallID, ToolName: st.join.ToolName, By: st.join.By,
-		Observed: []Observed{st.o}}, &st.o.Process, st.o.Time)
+	k := undeclaredKey{st.o.Process.EntityID, st.o.Kind, st.join.ToolCallID}
+	g := j.undeclared[k]
+	if g == nil {
+		g = &undeclaredGroup{first: st.o.Time, v: &Verdict{Name: Undeclared,
+			SessionID: st.join.SessionID, AgentName: st.join.AgentName, AgentID: st.join.AgentID,
+			ToolCallID: st.join.ToolCallID, ToolName: st.join.ToolName, By: st.join.By}}
+		j.undeclared[k] = g
+	}
+	g.v.observe(st.o)
+}
+
+// maxObserved bounds the observed actions a verdict lists.
+const maxObserved = 32
+
+type undeclaredKey struct {
+	entity   string
+	kind     intent.ActionKind
+	toolCall string
+}
+
+// undeclaredGroup is a process's undeclared actions of one kind, held
+// for Grace from the first.
+type undeclaredGroup struct {
+	first time.Time
+	v     *Verdict
+}
+
+// observe adds an observed action to the verdict.
+func (v *Verdict) observe(o Observed) {
+	v.Count++
+	if len(v.Observed) < maxObserved {
+		v.Observed = append(v.Observed, o)
+	}
+}
+
+// undeclaredReason says what a group of undeclared actions was.
+func undeclaredReason(v *Verdict, where string) string {
+	o := &v.Observed[0]
+	if v.Count == 1 {
+		return fmt.Sprintf("%s %s%s: no declaration covers it", kindWords(o.Kind), o.Target(), where)
+	}
+	return fmt.Sprintf("%d actions (%s %s, ...)%s: no declaration covers them", v.Count, kindWords(o.Kind), o.Target(), where)
+}
+
+// flushUndeclared gives the verdicts of the groups held long enough.
+func (j *Joiner) flushUndeclared(now time.Time, final bool) {
+	for k, g := range j.undeclared {
+		if !final && now.Sub(g.first) < j.cfg.Grace {
+			continue
+		}
+		delete(j.undeclared, k)
+		g.v.Reason = undeclaredReason(g.v, "")
+		j.verdict(g.v, &g.v.Observed[0].Process, g.first)
+	}
 }
 
 // matchOther finds another open tool call of the session, its window
@@ -930,7 +986,9 @@ func (j *Joiner) settle(c *toolCall) {
 		case len(d.observed) > 0:
 			v.Name = Corroborated
 			v.Reason = "declared and observed"
-			v.Observed = d.observed
+			for _, o := range d.observed {
+				v.observe(o)
+			}
 			if a.Kind == intent.Exec && c.effects.Processes+len(c.effects.Files)+len(c.effects.Dests)+len(c.effects.Reads) > 0 {
 				e := c.effects
 				v.Effects = &e
@@ -938,17 +996,16 @@ func (j *Joiner) settle(c *toolCall) {
 			v.By = d.observed[0].By
 		default:
 			// Something of the same kind happened instead?
-			var instead []Observed
 			for _, st := range c.unmatched {
 				if !used[st] && st.o.Kind == a.Kind {
 					used[st] = true
-					instead = append(instead, st.o)
+					v.observe(st.o)
 				}
 			}
-			if len(instead) > 0 {
+			if v.Count > 0 {
 				v.Name = Mismatched
-				v.Reason = fmt.Sprintf("declared %s %s, observed %s %s", kindWords(a.Kind), a.Target(), kindWords(instead[0].Kind), instead[0].Target())
-				v.Observed = instead
+				o := &v.Observed[0]
+				v.Reason = fmt.Sprintf("declared %s %s, observed %s %s", kindWords(a.Kind), a.Target(), kindWords(o.Kind), o.Target())
 			} else {
 				v.Name = Unwitnessed
 				v.Reason = fmt.Sprintf("declared %s %s, not observed before the tool call ended (+%s)", kindWords(a.Kind), a.Target(), j.cfg.Grace)
@@ -962,16 +1019,27 @@ func (j *Joiner) settle(c *toolCall) {
 		}
 		j.verdict(&v, p, c.end)
 	}
+	groups := map[undeclaredKey]*Verdict{}
+	var order []undeclaredKey
 	for _, st := range c.unmatched {
 		if used[st] {
 			continue
 		}
-		v := base
-		v.Name = Undeclared
-		v.Reason = fmt.Sprintf("%s %s in tool call %s (%s), which did not declare it", kindWords(st.o.Kind), st.o.Target(), c.id, c.name)
-		v.Observed = []Observed{st.o}
-		v.By = st.join.By
-		j.verdict(&v, &st.o.Process, st.o.Time)
+		k := undeclaredKey{st.o.Process.EntityID, st.o.Kind, c.id}
+		v := groups[k]
+		if v == nil {
+			nv := base
+			nv.Name, nv.By = Undeclared, st.join.By
+			v = &nv
+			groups[k] = v
+			order = append(order, k)
+		}
+		v.observe(st.o)
+	}
+	for _, k := range order {
+		v := groups[k]
+		v.Reason = undeclaredReason(v, fmt.Sprintf(" in tool call %s (%s), which did not declare it", c.id, c.name))
+		j.verdict(v, &v.Observed[0].Process, v.Observed[0].Time)
 	}
 }
 

@@ -367,6 +367,37 @@ func TestJoinAgentExit(t *testing.T) {
 	}
 }
 
+// A busy process's undeclared actions of one kind make one alert, with
+// the count and the first of them, not one alert each.
+func TestJoinUndeclaredGrouped(t *testing.T) {
+	h := newJoinHarness(t, nil)
+	h.send(s(1), intent.Intent{Type: intent.SessionStart})
+	for i := range 100 {
+		h.open(h.agent, s(2)+uint64(i)*1000, fmt.Sprintf("/w/gen/%03d", i), wr)
+	}
+	h.connect(h.agent, s(2.5), "192.0.2.9", 443)
+	h.send(s(3), intent.Intent{Type: intent.ToolCallStart, ToolCallID: "G1", ToolName: "Bash",
+		Actions: []intent.Action{{Kind: intent.FileWrite, Path: "/w/declared"}}})
+	h.open(h.agent, s(3.1), "/w/declared", wr)
+	h.open(h.agent, s(3.2), "/w/extra1", wr)
+	h.open(h.agent, s(3.3), "/w/extra2", wr)
+	h.send(s(3.5), intent.Intent{Type: intent.ToolCallEnd, ToolCallID: "G1"})
+	vs := h.settle(s(20), false)
+	counts := map[string]int{}
+	for _, r := range vs {
+		v := r.Verdict
+		counts[fmt.Sprintf("%s %s %s", v.Name, v.ToolCallID, v.Observed[0].Kind)] = v.Count
+		if len(v.Observed) > maxObserved {
+			t.Errorf("%d observed actions listed", len(v.Observed))
+		}
+	}
+	want := map[string]int{"undeclared  file_write": 100, "undeclared  network": 1,
+		"corroborated G1 file_write": 1, "undeclared G1 file_write": 2}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("verdict counts %v, want %v", counts, want)
+	}
+}
+
 // Spooled and unbound intents are recorded, not correlated; refused ones
 // are recorded with why.
 func TestJoinIntentRecords(t *testing.T) {

@@ -364,6 +364,9 @@ func (e *Encoder) vigilVerdict(r *correlate.Record) {
 		j.b = append(j.b, ']')
 		j.more = true
 	}
+	if v.Count > 0 {
+		j.uint("observed_count", uint64(v.Count))
+	}
 	j.str("reason", v.Reason)
 	j.close()
 }

@@ -81,6 +81,9 @@ func intentTestRecords() []testRecord {
 	declNet := correlate.Action{Kind: intent.Network, Host: "finance.example.internal", Port: 443, URL: "https://finance.example.internal/upload"}
 	vr := func(v correlate.Verdict, at time.Time) *correlate.Record {
 		v.SessionID, v.AgentName, v.AgentID = "7c2e0a51", "claude-code", "cc-1"
+		if v.Count == 0 {
+			v.Count = len(v.Observed)
+		}
 		p := agent
 		return &correlate.Record{Event: &sensor.Event{Kind: sensor.KindVerdict}, Time: at, Verdict: &v, Process: &p, Parent: root,
 			Join: &correlate.Join{SessionID: v.SessionID, AgentName: v.AgentName, AgentID: v.AgentID, ToolCallID: v.ToolCallID, ToolName: v.ToolName, By: v.By}}
