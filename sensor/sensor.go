@@ -103,7 +103,13 @@ type Sensor struct {
 	links []link.Link
 	log   *slog.Logger
 	loss  lossCounter
+	hooks Hooks
 }
+
+// Hooks is what the kernel offers beyond the tracepoints the sensor
+// uses (probed at New). Today every record comes from the tracepoint
+// programs, whatever the kernel offers.
+func (s *Sensor) Hooks() Hooks { return s.hooks }
 
 // New probes the kernel, loads the programs and attaches them. Records
 // flow into the ring buffer from then on; call Run to read them and Close
@@ -143,7 +149,7 @@ func New(cfg Config) (*Sensor, error) {
 		}
 	}
 
-	s := &Sensor{cfg: cfg, log: cfg.Logger}
+	s := &Sensor{cfg: cfg, log: cfg.Logger, hooks: ProbeHooks()}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

@@ -182,6 +182,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		where = cfg.Output.Dir
 	}
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents), "intent_socket", cfg.Intent.Socket,
+		"hooks", "tracepoints (tp_btf)", "kernel_offers", s.Hooks().String(),
 		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
 	stopShippers := func() {}
 	if st != nil {
