@@ -31,7 +31,13 @@ type ServerConfig struct {
 	// by default only its digest is kept.
 	KeepPromptText bool
 	ProcRoot       string // procfs mount; default /proc
-	Log            *slog.Logger
+	// MaxConns bounds the connections served at once (default 1024);
+	// one more is answered with an error and closed.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for this long
+	// (default 10 minutes); the client reconnects.
+	IdleTimeout time.Duration
+	Log         *slog.Logger
 }
 
 // Peer is who sent a message, from the socket (SO_PEERCRED), not from
@@ -90,6 +96,12 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 1024
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -204,8 +216,19 @@ func (s *Server) Serve(ctx context.Context, deliver Deliver) error {
 			return fmt.Errorf("intent socket: accept: %w", err)
 		}
 		s.mu.Lock()
-		s.conns[c] = struct{}{}
+		full := len(s.conns) >= s.cfg.MaxConns
+		if !full {
+			s.conns[c] = struct{}{}
+		}
 		s.mu.Unlock()
+		if full {
+			s.log.Warn("intent socket: too many connections", "max", s.cfg.MaxConns)
+			b, _ := Append(nil, Reply{Error: fmt.Sprintf("too many connections (%d): try again", s.cfg.MaxConns)}, JSON)
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write(b)
+			c.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -236,6 +259,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, deliver Deliver
 		self  uint64 // the sender's start time, read once per connection
 	)
 	for ctx.Err() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		msg, f, err := r.Next()
 		now, boot := time.Now(), bootNow()
 		var rec *Received
@@ -246,7 +270,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, deliver Deliver
 			rec = &Received{Format: f, Sender: peer, At: now, Err: err}
 		}
 		if rec == nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 				// A message cut short: the sender went away mid-message.
 				_ = deliver(&Received{Format: f, Sender: peer, At: now, BootNS: boot, Err: err})
 			}

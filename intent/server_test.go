@@ -308,3 +308,45 @@ func TestServerBinding(t *testing.T) {
 		})
 	}
 }
+
+// Connections are bounded, and an idle one is closed; the client
+// reconnects by itself.
+func TestServerConnectionLimits(t *testing.T) {
+	s, col := serve(t, ServerConfig{MaxConns: 2, IdleTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	a, err := Dial(ctx, s.Path(), JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Dial(ctx, s.Path(), JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []*Client{a, b} { // both served
+		if err := c.Send(ctx, valid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	third, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = third.SetReadDeadline(time.Now().Add(5 * time.Second))
+	msg, f, err := NewReader(third, 0).Next()
+	third.Close()
+	var rep Reply
+	if err != nil || decodeReply(msg, f, &rep) != nil || rep.OK || !strings.Contains(rep.Error, "too many connections") {
+		t.Errorf("a connection over the limit: %q %v", msg, err)
+	}
+	// Idle past the timeout: the server closed a's connection; a's next
+	// send reconnects (b was closed too, so there is room).
+	time.Sleep(time.Second)
+	if err := a.Send(ctx, valid()); err != nil {
+		t.Fatalf("send after the idle timeout: %v", err)
+	}
+	if got := len(col.all()); got != 3 {
+		t.Errorf("%d intents delivered, want 3", got)
+	}
+}
