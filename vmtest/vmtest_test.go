@@ -159,11 +159,13 @@ func TestEnvironment(t *testing.T) {
 	_, probe := tools(t)
 	dir := t.TempDir()
 	runner, _ := tools(t)
+	wd, _ := os.Getwd()
 	cmd := exec.Command(runner, "-kernel", "6.12", probe, "env")
-	cmd.Dir = dir
+	cmd.Dir = dir // outside the repository: name the cache
+	cmd.Env = append(os.Environ(), "VMTEST_CACHE="+vmtest.DefaultCache(wd))
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("vmrun: %v", err)
+		t.Fatalf("vmrun: %v\n%s", err, stderrOf(err))
 	}
 	if want := "marker=6.12 cwd=" + dir + " uid=0\n"; string(out) != want {
 		t.Fatalf("got %q, want %q", out, want)
@@ -229,6 +231,14 @@ func TestGoTestFailureIsFailure(t *testing.T) {
 	if !sawKernel {
 		t.Errorf("TestPass did not log the guest's marker:\n%s", out)
 	}
+}
+
+func stderrOf(err error) []byte {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.Stderr
+	}
+	return nil
 }
 
 func atoi(s string) int {

@@ -38,7 +38,9 @@ func main() {
 		}
 		time.Sleep(time.Minute)
 	case "hang":
-		select {}
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "env":
 		wd, _ := os.Getwd()
 		fmt.Printf("marker=%s cwd=%s uid=%d\n", os.Getenv("VIGIL_VMTEST"), wd, os.Getuid())
