@@ -191,6 +191,13 @@ static __always_inline __u32 append_path(char *data, __u32 off,
 	}
 	if (len > VIGIL_PATH_MAX)
 		return 0;
+	/*
+	 * The compiler knows len is at most VIGIL_PATH_MAX and drops what
+	 * shows it; older verifiers (6.1) then see an unbounded size on some
+	 * paths. Hide the value, then bound it with a mask they track.
+	 */
+	barrier_var(len);
+	len &= 2 * VIGIL_PATH_MAX - 1;
 	if (bpf_probe_read_kernel(&data[off & DATA_OFF_MASK], len,
 				  &pb->buf[pos]))
 		return 0;
