@@ -18,11 +18,12 @@ VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= $(filter-out ./cmd/vigil/,$(sort $(dir $(shell grep -rl --include='*_test.go' 'bpftest.Require' .))))
 # Tests known not to pass on a kernel (go test -skip patterns), reported
 # by `make vmtest`; the tests themselves are not weakened.
-# 6.1: the verifier rejects vigil_exec ("call bpf_probe_read_kernel: R2
-# min value is negative"), so every test that loads the sensor fails;
+# 6.1: the copy_file_range + sendfile totals of TestFileEvents come out
+# as 7 bytes in 1 call, not 8 in 2; the correlation-id scan misses an id
+# after a string of exactly one read (as on 6.12).
 # TestHasherCloseExpired (user space, timing-bound: a 1 KiB hash must
 # finish within the close deadline) fails under emulation on both kernels.
-export VMTEST_SKIP_6_1 ?= ^(TestExecCorrelationIDs|TestExecCorrelationIDsScan|TestExecCorrelationIDsUntracked|TestBootstrapCorrelationIDs|TestFileEvents|TestNetEvents|TestNetVeth|TestSendInterim|TestNetIPv6|TestProcessTree|TestUntrackedProduceNothing|TestTraceAll|TestExecFields|TestAgentMatch|TestBootstrapTrackTree|TestLossAccounting|TestVerifierComplexity|TestCorrelationIDsFromKernel|TestHasherCloseExpired)$$
+export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$|^TestFileEvents$$|^TestExecCorrelationIDsScan$$/^after_a_string_of_exactly_one_read$$
 # 6.12: the correlation-id scan misses an id after a string of exactly
 # one read (flags 0x20, truncated); TestHasherCloseExpired as above.
 export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$|^TestExecCorrelationIDsScan$$/^after_a_string_of_exactly_one_read$$
