@@ -125,10 +125,13 @@ static long env_step(__u64 index, void *ctx)
 		return 1;
 	n = bpf_probe_read_user_str(es->str, sizeof(es->str),
 				    (const void *)es->pos);
-	if (n <= 0 || n > ENV_STR_PROBE) {
+	if (n < 0 || n > ENV_STR_PROBE) {
 		es->failed = 1;
 		return 1;
 	}
+	/* An empty string: 1 (its NUL) on recent kernels, 0 on 6.1 and 6.12. */
+	if (n == 0)
+		n = 1;
 	if (!es->mid) {
 		/* The string is in str, NUL-terminated at n - 1. */
 		if (!(es->found & ENV_FOUND_CORR) && n > ENV_CORR_NAME_LEN &&
