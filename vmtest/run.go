@@ -234,7 +234,13 @@ func writeInitramfs(ctx context.Context, path string, opts Options) error {
 		Dir:        opts.Dir,
 		Env:        opts.Env,
 	}
-	for _, d := range []string{opts.Path, opts.Dir} {
+	// The working directory's whole Go module, so tests that build the
+	// module's other packages (test programs) find them.
+	dir := opts.Dir
+	if root := moduleRoot(dir); root != "" {
+		dir = root
+	}
+	for _, d := range []string{opts.Path, dir} {
 		if strings.HasPrefix(d, "/tmp/") && !slices.Contains(cfg.TmpBinds, d) {
 			cfg.TmpBinds = append(cfg.TmpBinds, d)
 		}
@@ -270,4 +276,14 @@ func writeInitramfs(ctx context.Context, path string, opts Options) error {
 		return fmt.Errorf("vmtest: initramfs: %w", err)
 	}
 	return nil
+}
+
+// moduleRoot is the directory of the go.mod enclosing dir, or "".
+func moduleRoot(dir string) string {
+	for d := filepath.Clean(dir); d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !fi.IsDir() {
+			return d
+		}
+	}
+	return ""
 }
