@@ -18,8 +18,10 @@ VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= $(filter-out ./cmd/vigil/,$(sort $(dir $(shell grep -rl --include='*_test.go' 'bpftest.Require' .))))
 # Tests known not to pass on a kernel (go test -skip patterns), reported
 # by `make vmtest`; the tests themselves are not weakened.
-# 6.1: the copy_file_range + sendfile totals of TestFileEvents come out
-# as 7 bytes in 1 call, not 8 in 2.
+# 6.1: TestFileEvents once found no copy_file_range + sendfile totals for
+# o2.txt (the record with its cookie was another file's: the totals were
+# missing, or the cookie reused before they came); it passed the next
+# four runs. Kept out until understood.
 # TestHasherCloseExpired (user space, timing-bound: a 1 KiB hash must
 # finish within the close deadline) fails under emulation on both kernels.
 export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$|^TestFileEvents$$
