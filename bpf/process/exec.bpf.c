@@ -111,6 +111,30 @@ static __always_inline bool env_has_name(const char *s, const char *name,
 }
 
 /*
+ * If the string in es->str (n bytes with its NUL) is the first one named
+ * name, copies its value (at most max bytes) to dst, its length to *len,
+ * marks found, and returns true.
+ */
+static __always_inline bool env_take(struct env_buf *es, long n, __u32 found,
+				     const char *name, int name_len, char *dst,
+				     __u32 max, __u32 *len)
+{
+	__u32 l;
+
+	if ((es->found & found) || n <= name_len ||
+	    !env_has_name(es->str, name, name_len))
+		return false;
+	l = n - 1 - name_len;
+	if (l > max)
+		l = max;
+	if (bpf_probe_read_kernel(dst, l, &es->str[name_len]))
+		l = 0;
+	*len = l;
+	es->found |= found;
+	return true;
+}
+
+/*
  * One step of the environment scan: reads the string at es->pos and, at
  * the start of a string, keeps the value of a name not seen before.
  * Returns 1 to stop the scan.
@@ -134,29 +158,11 @@ static long env_step(__u64 index, void *ctx)
 		n = 1;
 	if (!es->mid) {
 		/* The string is in str, NUL-terminated at n - 1. */
-		if (!(es->found & ENV_FOUND_CORR) && n > ENV_CORR_NAME_LEN &&
-		    env_has_name(es->str, ENV_CORR_NAME, ENV_CORR_NAME_LEN)) {
-			__u32 len = n - 1 - ENV_CORR_NAME_LEN;
-
-			if (len > VIGIL_CORR_ID_MAX + 1)
-				len = VIGIL_CORR_ID_MAX + 1;
-			if (bpf_probe_read_kernel(es->vals, len,
-						  &es->str[ENV_CORR_NAME_LEN]))
-				len = 0;
-			es->corr_len = len;
-			es->found |= ENV_FOUND_CORR;
-		} else if (!(es->found & ENV_FOUND_TP) && n > ENV_TP_NAME_LEN &&
-			   env_has_name(es->str, ENV_TP_NAME, ENV_TP_NAME_LEN)) {
-			__u32 len = n - 1 - ENV_TP_NAME_LEN;
-
-			if (len > VIGIL_TRACEPARENT_MAX + 1)
-				len = VIGIL_TRACEPARENT_MAX + 1;
-			if (bpf_probe_read_kernel(es->traceparent, len,
-						  &es->str[ENV_TP_NAME_LEN]))
-				len = 0;
-			es->tp_len = len;
-			es->found |= ENV_FOUND_TP;
-		}
+		if (!env_take(es, n, ENV_FOUND_CORR, ENV_CORR_NAME, ENV_CORR_NAME_LEN,
+			      es->vals, VIGIL_CORR_ID_MAX + 1, &es->corr_len))
+			env_take(es, n, ENV_FOUND_TP, ENV_TP_NAME, ENV_TP_NAME_LEN,
+				 es->traceparent, VIGIL_TRACEPARENT_MAX + 1,
+				 &es->tp_len);
 	}
 	if (n == ENV_STR_PROBE) {
 		/* Cut short (or exactly this long): go on where the NUL went. */
