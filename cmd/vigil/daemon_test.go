@@ -200,7 +200,7 @@ func TestDaemonStore(t *testing.T) {
 	}
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "vigil.toml")
-	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\ndir = %q\n[integrity]\nkey_dir = %q\n", data, keys)), 0o600); err != nil {
+	if err := writeDaemonConfig(cfg, []byte(noAgentConfig(fmt.Sprintf("dir = %q", data), keys)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -278,19 +278,9 @@ func TestDaemonShipsToSyslog(t *testing.T) {
 	down := testenv.FreeAddr(t) // nothing listens there
 	cfg := filepath.Join(dir, "vigil.toml")
 	write := func(addr string) {
-		if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf(`default_agents = false
-[[agent]]
-name = "x"
-executables = ["vigil-e2e-none"]
-[output]
-dir = %q
-[integrity]
-key_dir = %q
-[[sink]]
-name = "siem"
-type = "syslog"
-addr = %q
-`, filepath.Join(dir, "data"), keys, addr)), 0o600); err != nil {
+		conf := noAgentConfig(fmt.Sprintf("dir = %q", filepath.Join(dir, "data")), keys) +
+			fmt.Sprintf("[[sink]]\nname = \"siem\"\ntype = \"syslog\"\naddr = %q\n", addr)
+		if err := writeDaemonConfig(cfg, []byte(conf), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -341,20 +331,13 @@ func TestDaemonShipsToOTLP(t *testing.T) {
 	out, _ := testenv.OTelCollector(t, addr)
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "vigil.toml")
-	if err := writeDaemonConfig(cfg, []byte(fmt.Sprintf(`default_agents = false
-[[agent]]
-name = "x"
-executables = ["vigil-e2e-none"]
-[output]
-dir = %q
-[integrity]
-key_dir = %q
-[[sink]]
+	conf := noAgentConfig(fmt.Sprintf("dir = %q", data), keys) + fmt.Sprintf(`[[sink]]
 name = "gateway"
 type = "otlp"
 addr = "http://%s/v1/logs"
 headers = { "X-Tenant" = "t1" }
-`, data, keys, addr)), 0o600); err != nil {
+`, addr)
+	if err := writeDaemonConfig(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := startDaemon(t, cfg)
@@ -406,9 +389,15 @@ func daemonWithFile(t *testing.T) (dir, keys, out, cfg string) {
 	}
 	out = filepath.Join(dir, "events.jsonl")
 	cfg = filepath.Join(dir, "vigil.toml")
-	conf := fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\nfile = %q\n[integrity]\nkey_dir = %q\n", out, keys)
+	conf := noAgentConfig(fmt.Sprintf("file = %q", out), keys)
 	if err := writeDaemonConfig(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return dir, keys, out, cfg
+}
+
+// noAgentConfig is a daemon configuration whose one agent never runs,
+// with output (a TOML line of [output]) and keys; tables may follow.
+func noAgentConfig(output, keys string) string {
+	return fmt.Sprintf("default_agents = false\n[[agent]]\nname = \"x\"\nexecutables = [\"vigil-e2e-none\"]\n[output]\n%s\n[integrity]\nkey_dir = %q\n", output, keys)
 }
