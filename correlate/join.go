@@ -185,6 +185,7 @@ type Joiner struct {
 	resolved   chan resolution
 	out        []*Record
 	stats      JoinStats
+	sweepAt    time.Time // next look for processes gone from the table
 }
 
 // JoinStats counts the joiner's work.
@@ -707,14 +708,19 @@ func (j *Joiner) Settle(now time.Time, final bool) []*Record {
 			delete(j.sessions, key)
 		}
 	}
-	for e := range j.helpers {
-		if j.table.Get(e) == nil {
-			delete(j.helpers, e)
+	// Processes leave the table after their exit grace period: looking
+	// for them once a second is often enough.
+	if final || !now.Before(j.sweepAt) {
+		j.sweepAt = now.Add(time.Second)
+		for e := range j.helpers {
+			if j.table.Get(e) == nil {
+				delete(j.helpers, e)
+			}
 		}
-	}
-	for e, c := range j.byEntity {
-		if c.settled && j.table.Get(e) == nil {
-			delete(j.byEntity, e)
+		for e, c := range j.byEntity {
+			if c.settled && j.table.Get(e) == nil {
+				delete(j.byEntity, e)
+			}
 		}
 	}
 	out := j.out
