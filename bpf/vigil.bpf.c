@@ -6,7 +6,9 @@
  * its own file, which says why that hook and the oldest kernel it needs.
  *
  * Only tracepoints and tp_btf programs: kprobes, fentry/fexit and LSM
- * programs are not available on every kernel Vigil runs on.
+ * programs are not available on every kernel Vigil runs on. Where BPF LSM
+ * is, vigil_lsm.bpf.c adds hooks that hand the exit handlers here the
+ * kernel's view of names and addresses (use_lsm).
  */
 #include "helpers.h"
 #include "syscall.h"

@@ -14,8 +14,9 @@ import (
 type FileRecord struct {
 	Path    string // absolute path (rename: the new name)
 	OldPath string // rename: the old name
-	// PathSource says how Path was found: "kernel" (from the open
-	// file's dentries, exact), "resolved" (a string the process passed,
+	// PathSource says how Path was found: "kernel" (from the kernel's
+	// dentries: the open file's, or with the LSM programs, the parent
+	// directory and name a removal or rename acted on), "resolved" (a string the process passed,
 	// joined to its directory and resolved by Vigil), "unresolved" (a
 	// relative string whose directory is unknown: Path is relative), or
 	// "unknown" (write totals whose naming record was lost: no Path).
@@ -137,6 +138,10 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 		t.file.Start = t.cfg.Times.Time(f.First)
 		return true
 	case sensor.FileRename:
+		if f.Flags&sensor.FilePathKernel != 0 {
+			t.file.OldPath, t.file.Path, t.file.PathSource = filepath.Join(f.Dir, f.Path), filepath.Join(f.Dir2, f.Path2), "kernel"
+			return true
+		}
 		var ok1, ok2 bool
 		t.file.OldPath, ok1 = resolvePath(f.Dir, f.Path)
 		t.file.Path, ok2 = resolvePath(f.Dir2, f.Path2)
@@ -147,6 +152,8 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 	}
 	if f.Flags&sensor.FilePathExact != 0 {
 		t.file.Path, t.file.PathSource = f.Path, "kernel"
+	} else if f.Flags&sensor.FilePathKernel != 0 {
+		t.file.Path, t.file.PathSource = filepath.Join(f.Dir, f.Path), "kernel"
 	} else if path, ok := resolvePath(f.Dir, f.Path); ok {
 		t.file.Path = path
 	} else {

@@ -243,6 +243,9 @@ const (
 	FileTruncated = FileFlags(vigilFileFlagFFLAG_TRUNCATED)  // write end: ftruncate was called (length in Ret)
 	FileAtExit    = FileFlags(vigilFileFlagFFLAG_AT_EXIT)    // write end: reported at process exit
 	FileStale     = FileFlags(vigilFileFlagFFLAG_STALE)      // write end: closed unseen, noticed on reuse
+	// Dir and Path (and Dir2, Path2) are a parent directory's absolute
+	// path and a name, both from the kernel's dentries (LSM hook).
+	FilePathKernel = FileFlags(vigilFileFlagFFLAG_PATH_KERNEL)
 )
 
 // File is a file action (KindFile).
@@ -299,6 +302,7 @@ const (
 	NetDestChange          = NetFlags(vigilNetFlagNFLAG_DEST_CHANGE) // send end: the next send went elsewhere
 	NetPayloadCut          = NetFlags(vigilNetFlagNFLAG_PAYLOAD_CUT) // Payload is the head of a longer buffer
 	NetStale               = NetFlags(vigilNetFlagNFLAG_STALE)       // send end: closed unseen, noticed on reuse
+	NetAddrKernel          = NetFlags(vigilNetFlagNFLAG_ADDR_KERNEL) // connect: Dst is the kernel's copy (LSM hook)
 	NetInterim    NetFlags = 1 << 15                                 // send end: totals so far, read at an interval; the socket is still open
 )
 

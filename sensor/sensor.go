@@ -40,6 +40,9 @@ type Config struct {
 	MaxOpenWrites int
 	// TraceAll records every process, tracked or not.
 	TraceAll bool
+	// LSM says whether to use the BPF LSM programs where the kernel runs
+	// them (see LSMMode). Default LSMAuto.
+	LSM LSMMode
 	// AgentNames maps executable names (the basename a program was
 	// invoked by, or its binary's name) to agent indexes; a matching exec
 	// starts a tracked tree. At most 31 bytes per name.
@@ -100,15 +103,18 @@ func (c Config) withDefaults() (Config, error) {
 type Sensor struct {
 	cfg   Config
 	objs  vigilObjects
+	lsm   vigilLsmPrograms
 	links []link.Link
 	log   *slog.Logger
 	loss  lossCounter
 	hooks Hooks
+	// Whether the LSM programs run, and if not, why.
+	usingLSM bool
+	lsmErr   error
 }
 
 // Hooks is what the kernel offers beyond the tracepoints the sensor
-// uses (probed at New). Today every record comes from the tracepoint
-// programs, whatever the kernel offers.
+// needs (probed at New).
 func (s *Sensor) Hooks() Hooks { return s.hooks }
 
 // New probes the kernel, loads the programs and attaches them. Records
@@ -125,44 +131,16 @@ func New(cfg Config) (*Sensor, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
-	spec, err := loadVigil()
-	if err != nil {
-		return nil, fmt.Errorf("read BPF object: %w", err)
-	}
-	spec.Maps[vigilMapEvents].MaxEntries = uint32(cfg.RingBufferBytes)
-	spec.Maps[vigilMapTracked].MaxEntries = uint32(cfg.MaxTracked)
-	spec.Maps[vigilMapWrites].MaxEntries = uint32(cfg.MaxOpenWrites)
-	spec.Maps[vigilMapSends].MaxEntries = uint32(cfg.MaxOpenWrites)
-	spec.Maps[vigilMapWriters].MaxEntries = uint32(cfg.MaxOpenWrites)
-	wakeup := uint64(0)
-	if cfg.WakeupBytes > 0 {
-		wakeup = uint64(cfg.WakeupBytes)
-	}
-	for name, v := range map[string]any{
-		"trace_all":    cfg.TraceAll,
-		"match_agents": len(cfg.AgentNames)+len(cfg.AgentFiles) > 0,
-		"self_tgid":    uint32(os.Getpid()),
-		"wakeup_bytes": wakeup,
-	} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("set %s: %w", name, err)
-		}
-	}
-
 	s := &Sensor{cfg: cfg, log: cfg.Logger, hooks: ProbeHooks()}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load BPF programs: %w (verifier log tail: %s)", err, lastLines(ve.Log, 20))
-		}
-		return nil, fmt.Errorf("load BPF programs: %w", err)
+	if err := s.load(); err != nil {
+		return nil, err
 	}
 	if err := s.SetAgents(cfg.AgentNames, cfg.AgentFiles); err != nil {
-		s.objs.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.installSyscallHandlers(); err != nil {
-		s.objs.Close()
+		s.Close()
 		return nil, err
 	}
 	for _, p := range []*ebpf.Program{s.objs.VigilFork, s.objs.VigilExec, s.objs.VigilExit, s.objs.VigilSysExit} {
@@ -174,6 +152,66 @@ func New(cfg Config) (*Sensor, error) {
 		s.links = append(s.links, l)
 	}
 	return s, nil
+}
+
+// loadSpec loads the main collection; withLSM compiles in the exit
+// handlers' use of what the LSM programs stash.
+func (s *Sensor) loadSpec(withLSM bool) error {
+	spec, err := loadVigil()
+	if err != nil {
+		return fmt.Errorf("read BPF object: %w", err)
+	}
+	if err := s.configure(spec); err != nil {
+		return err
+	}
+	if err := spec.Variables["use_lsm"].Set(withLSM); err != nil {
+		return fmt.Errorf("set use_lsm: %w", err)
+	}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		return loadError(err)
+	}
+	return nil
+}
+
+// configure sizes the maps of a collection and sets its load-time
+// constants; the LSM collection gets the same, so its maps are
+// interchangeable with the main one's.
+func (s *Sensor) configure(spec *ebpf.CollectionSpec) error {
+	cfg := s.cfg
+	for name, size := range map[string]int{
+		vigilMapEvents:  cfg.RingBufferBytes,
+		vigilMapTracked: cfg.MaxTracked,
+		vigilMapWrites:  cfg.MaxOpenWrites,
+		vigilMapSends:   cfg.MaxOpenWrites,
+		vigilMapWriters: cfg.MaxOpenWrites,
+	} {
+		if m, ok := spec.Maps[name]; ok {
+			m.MaxEntries = uint32(size)
+		}
+	}
+	wakeup := uint64(0)
+	if cfg.WakeupBytes > 0 {
+		wakeup = uint64(cfg.WakeupBytes)
+	}
+	for name, v := range map[string]any{
+		"trace_all":    cfg.TraceAll,
+		"match_agents": len(cfg.AgentNames)+len(cfg.AgentFiles) > 0,
+		"self_tgid":    uint32(os.Getpid()),
+		"wakeup_bytes": wakeup,
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("load BPF programs: %w (verifier log tail: %s)", err, lastLines(ve.Log, 20))
+	}
+	return fmt.Errorf("load BPF programs: %w", err)
 }
 
 func lastLines(lines []string, n int) []string {
@@ -376,7 +414,7 @@ func (s *Sensor) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.links = nil
-	errs = append(errs, s.objs.Close())
+	errs = append(errs, s.lsm.Close(), s.objs.Close())
 	return errors.Join(errs...)
 }
 

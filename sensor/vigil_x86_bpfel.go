@@ -164,12 +164,13 @@ type vigilFileEvent struct {
 type vigilFileFlag uint32
 
 const (
-	vigilFileFlagFFLAG_PATH_EXACT vigilFileFlag = 1
-	vigilFileFlagFFLAG_PATH_CUT   vigilFileFlag = 2
-	vigilFileFlagFFLAG_REGULAR    vigilFileFlag = 4
-	vigilFileFlagFFLAG_TRUNCATED  vigilFileFlag = 8
-	vigilFileFlagFFLAG_AT_EXIT    vigilFileFlag = 16
-	vigilFileFlagFFLAG_STALE      vigilFileFlag = 32
+	vigilFileFlagFFLAG_PATH_EXACT  vigilFileFlag = 1
+	vigilFileFlagFFLAG_PATH_CUT    vigilFileFlag = 2
+	vigilFileFlagFFLAG_REGULAR     vigilFileFlag = 4
+	vigilFileFlagFFLAG_TRUNCATED   vigilFileFlag = 8
+	vigilFileFlagFFLAG_AT_EXIT     vigilFileFlag = 16
+	vigilFileFlagFFLAG_STALE       vigilFileFlag = 32
+	vigilFileFlagFFLAG_PATH_KERNEL vigilFileFlag = 64
 )
 
 type vigilFileOp uint32
@@ -183,6 +184,16 @@ const (
 	vigilFileOpFILE_WRITE_START vigilFileOp = 6
 	vigilFileOpFILE_WRITE_END   vigilFileOp = 7
 )
+
+type vigilFileStash struct {
+	_    structs.HostLayout
+	Arg0 uint64
+	Arg1 uint64
+	Nr   uint32
+	Size uint32
+	Ev   vigilFileEvent
+	Data [8704]int8
+}
 
 type vigilForkEvent struct {
 	_          structs.HostLayout
@@ -232,6 +243,7 @@ const (
 	vigilNetFlagNFLAG_DEST_CHANGE vigilNetFlag = 2
 	vigilNetFlagNFLAG_PAYLOAD_CUT vigilNetFlag = 4
 	vigilNetFlagNFLAG_STALE       vigilNetFlag = 8
+	vigilNetFlagNFLAG_ADDR_KERNEL vigilNetFlag = 16
 )
 
 type vigilNetOp uint32
@@ -242,6 +254,17 @@ const (
 	vigilNetOpNET_SEND_END   vigilNetOp = 3
 	vigilNetOpNET_DNS_ANSWER vigilNetOp = 4
 )
+
+type vigilNetStash struct {
+	_       structs.HostLayout
+	Arg0    uint64
+	Arg1    uint64
+	Nr      uint32
+	PathLen uint16
+	Pad     uint16
+	Dst     vigilNetAddr
+	Path    [128]int8
+}
 
 type vigilPathBuf struct {
 	_   structs.HostLayout
@@ -305,7 +328,9 @@ const (
 	vigilMapEvents                 = "events"
 	vigilMapExecScratch            = "exec_scratch"
 	vigilMapFileScratch            = "file_scratch"
+	vigilMapFileStash              = "file_stash"
 	vigilMapNetScratch             = "net_scratch"
+	vigilMapNetStash               = "net_stash"
 	vigilMapPathScratch            = "path_scratch"
 	vigilMapSends                  = "sends"
 	vigilMapStrScratch             = "str_scratch"
@@ -362,6 +387,7 @@ const (
 	vigilVarUnusedNetEvent         = "unused_net_event"
 	vigilVarUnusedNetFlag          = "unused_net_flag"
 	vigilVarUnusedNetOp            = "unused_net_op"
+	vigilVarUseLsm                 = "use_lsm"
 	vigilVarWakeupBytes            = "wakeup_bytes"
 )
 
@@ -452,7 +478,9 @@ type vigilMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecScratch     *ebpf.MapSpec `ebpf:"exec_scratch"`
 	FileScratch     *ebpf.MapSpec `ebpf:"file_scratch"`
+	FileStash       *ebpf.MapSpec `ebpf:"file_stash"`
 	NetScratch      *ebpf.MapSpec `ebpf:"net_scratch"`
+	NetStash        *ebpf.MapSpec `ebpf:"net_stash"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	Sends           *ebpf.MapSpec `ebpf:"sends"`
 	StrScratch      *ebpf.MapSpec `ebpf:"str_scratch"`
@@ -483,6 +511,7 @@ type vigilVariableSpecs struct {
 	UnusedNetEvent    *ebpf.VariableSpec `ebpf:"unused_net_event"`
 	UnusedNetFlag     *ebpf.VariableSpec `ebpf:"unused_net_flag"`
 	UnusedNetOp       *ebpf.VariableSpec `ebpf:"unused_net_op"`
+	UseLsm            *ebpf.VariableSpec `ebpf:"use_lsm"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -513,7 +542,9 @@ type vigilMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecScratch     *ebpf.Map `ebpf:"exec_scratch"`
 	FileScratch     *ebpf.Map `ebpf:"file_scratch"`
+	FileStash       *ebpf.Map `ebpf:"file_stash"`
 	NetScratch      *ebpf.Map `ebpf:"net_scratch"`
+	NetStash        *ebpf.Map `ebpf:"net_stash"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	Sends           *ebpf.Map `ebpf:"sends"`
 	StrScratch      *ebpf.Map `ebpf:"str_scratch"`
@@ -532,7 +563,9 @@ func (m *vigilMaps) Close() error {
 		m.Events,
 		m.ExecScratch,
 		m.FileScratch,
+		m.FileStash,
 		m.NetScratch,
+		m.NetStash,
 		m.PathScratch,
 		m.Sends,
 		m.StrScratch,
@@ -564,6 +597,7 @@ type vigilVariables struct {
 	UnusedNetEvent    *ebpf.Variable `ebpf:"unused_net_event"`
 	UnusedNetFlag     *ebpf.Variable `ebpf:"unused_net_flag"`
 	UnusedNetOp       *ebpf.Variable `ebpf:"unused_net_op"`
+	UseLsm            *ebpf.Variable `ebpf:"use_lsm"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

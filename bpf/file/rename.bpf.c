@@ -5,7 +5,10 @@
  *
  * Hook: sys_exit handlers. Both names travel as the strings passed, each
  * with the absolute directory it was relative to; user space joins and
- * cleans them. Oldest kernel: 6.1.
+ * cleans them. Where the LSM programs run, the record is the one
+ * lsm/path_rename built from the kernel's dentries: both parents'
+ * absolute paths and both names (FFLAG_PATH_KERNEL; see unlink.bpf.c).
+ * Oldest kernel: 6.1.
  *
  * Record (struct file_event, op FILE_RENAME), in order:
  *   hdr    common header
@@ -16,7 +19,8 @@
  */
 
 static __always_inline int record_rename(struct task_struct *task,
-					 struct tree *t, long olddfd,
+					 struct tree *t,
+					 const struct pt_regs *regs, long olddfd,
 					 const char *oldpath, long newdfd,
 					 const char *newpath, __u32 flags,
 					 long ret)
@@ -27,6 +31,8 @@ static __always_inline int record_rename(struct task_struct *task,
 	struct file_event *e;
 	__u32 len, len2;
 
+	if (submit_file_stash(task, t, regs, FILE_RENAME, flags, olddfd, ret))
+		return 0;
 	if (!file_scratch_bufs(&b, &pb, &sb))
 		return 0;
 	e = &b->ev;
@@ -50,7 +56,7 @@ int BPF_PROG(vigil_sys_rename, struct pt_regs *regs, long ret)
 
 	if (!syscall_in_scope(task, &t))
 		return 0;
-	return record_rename(task, t, AT_FDCWD, (const char *)SC_ARG0(regs),
+	return record_rename(task, t, regs, AT_FDCWD, (const char *)SC_ARG0(regs),
 			     AT_FDCWD, (const char *)SC_ARG1(regs), 0, ret);
 }
 
@@ -62,7 +68,7 @@ int BPF_PROG(vigil_sys_renameat, struct pt_regs *regs, long ret)
 
 	if (!syscall_in_scope(task, &t))
 		return 0;
-	return record_rename(task, t, (int)SC_ARG0(regs), (const char *)SC_ARG1(regs),
+	return record_rename(task, t, regs, (int)SC_ARG0(regs), (const char *)SC_ARG1(regs),
 			     (int)SC_ARG2(regs), (const char *)SC_ARG3(regs), 0, ret);
 }
 
@@ -74,7 +80,7 @@ int BPF_PROG(vigil_sys_renameat2, struct pt_regs *regs, long ret)
 
 	if (!syscall_in_scope(task, &t))
 		return 0;
-	return record_rename(task, t, (int)SC_ARG0(regs), (const char *)SC_ARG1(regs),
+	return record_rename(task, t, regs, (int)SC_ARG0(regs), (const char *)SC_ARG1(regs),
 			     (int)SC_ARG2(regs), (const char *)SC_ARG3(regs),
 			     SC_ARG4(regs), ret);
 }

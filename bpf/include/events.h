@@ -159,6 +159,9 @@ enum file_flag {
 	FFLAG_TRUNCATED = 1 << 3,   /* write_end: ftruncate was called */
 	FFLAG_AT_EXIT = 1 << 4,     /* write_end: reported at process exit */
 	FFLAG_STALE = 1 << 5,       /* write_end: the file was closed unseen */
+	FFLAG_PATH_KERNEL = 1 << 6, /* dir and path are the parent directory's
+				     * absolute path and the name, from the
+				     * kernel's dentries (LSM hook) */
 };
 
 /*
@@ -226,6 +229,7 @@ enum net_flag {
 	NFLAG_DEST_CHANGE = 1 << 1, /* send_end: next send went elsewhere */
 	NFLAG_PAYLOAD_CUT = 1 << 2, /* the payload was longer than sent */
 	NFLAG_STALE = 1 << 3,       /* send_end: closed unseen, noticed on reuse */
+	NFLAG_ADDR_KERNEL = 1 << 4, /* connect: dst is the kernel's copy (LSM hook) */
 };
 
 /* A socket address: IPv4 (first 4 bytes), IPv6, or none (family 0). */

@@ -23,6 +23,18 @@
 #define MAX_PATH_DEPTH 64
 #define NAME_MAX_LEN 255
 
+/*
+ * Sets v (a 64-bit variable) to 0 when it is above max, in one
+ * instruction the compiler cannot move or fold: the verifier then knows
+ * the bound of the very register used next. A plain `if (v > max)` may
+ * be compiled into a compare of a copy (or of v minus a constant), whose
+ * bound older verifiers (6.1) do not carry over to v.
+ */
+#define bound_or_zero(v, max)                                          \
+	asm volatile("if %[x] <= %[m] goto +1; %[x] = 0"               \
+		     : [x] "+r"(v)                                      \
+		     : [m] "i"(max))
+
 /* ---- store: loss accounting ---- */
 
 static __always_inline void count_drop(__u32 cause, __u32 type)

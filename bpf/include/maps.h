@@ -22,6 +22,12 @@ const volatile __u32 self_tgid = 0;
  * quiet buffer is still drained.
  */
 const volatile __u64 wakeup_bytes = 0;
+/*
+ * The LSM programs (vigil_lsm.bpf.c) are loaded and fill the stashes
+ * below: the syscall-exit handlers look there first. False compiles the
+ * lookups away.
+ */
+const volatile bool use_lsm = false;
 
 /* ---- Maps ---- */
 
@@ -226,5 +232,50 @@ struct {
 	__type(key, __u32);
 	__type(value, struct path_buf);
 } path_scratch SEC(".maps");
+
+/*
+ * What an LSM hook saw inside a syscall, for the syscall's exit handler,
+ * which alone knows the result. Per task (task storage), so it survives
+ * sleeping and migrating between the hook and the exit. nr, arg0 and
+ * arg1 are the syscall number and first two arguments the hook ran
+ * under: the exit handler takes the stash only when they are its own,
+ * so one left by a syscall that never reached its exit handler (an
+ * io_uring request, a syscall without a handler) is never mistaken for
+ * a later one's.
+ */
+#define FILE_STASH_DATA (2 * (VIGIL_PATH_MAX + 256))
+struct file_stash {
+	__u64 arg0;
+	__u64 arg1;
+	__u32 nr;
+	__u32 size;            /* bytes of ev and data in use */
+	struct file_event ev;  /* the record, but for what only the exit knows */
+	char data[FILE_STASH_DATA];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct file_stash);
+} file_stash SEC(".maps");
+
+/* The destination of a connect, as the kernel copied it. */
+struct net_stash {
+	__u64 arg0;
+	__u64 arg1;
+	__u32 nr;
+	__u16 path_len;
+	__u16 _pad;
+	struct net_addr dst;
+	char path[128];        /* AF_UNIX: the socket path */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct net_stash);
+} net_stash SEC(".maps");
 
 #endif /* VIGIL_MAPS_H */

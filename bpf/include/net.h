@@ -60,21 +60,29 @@ static __always_inline void sock_addrs(struct sock *sk, struct net_addr *dst,
 	src->port = BPF_CORE_READ(sk, __sk_common.skc_num);
 }
 
+/* Reads n bytes of user memory, or of kernel memory when kern. */
+static __always_inline long read_mem(void *dst, __u32 n, const void *src,
+				     bool kern)
+{
+	return kern ? bpf_probe_read_kernel(dst, n, src) :
+		      bpf_probe_read_user(dst, n, src);
+}
+
 /*
- * Reads a sockaddr passed by user space. An AF_UNIX path goes to path
- * (at most 108 bytes) with its length in *path_len. Returns false when
- * there is none or it cannot be read.
+ * Reads a sockaddr, from user memory or (kern) the kernel's copy. An
+ * AF_UNIX path goes to path (at most 108 bytes) with its length in
+ * *path_len. Returns false when there is none or it cannot be read.
  */
-static __always_inline bool read_sockaddr(const void *uaddr, long len,
-					  struct net_addr *a, char *path,
-					  __u16 *path_len)
+static __always_inline bool read_sockaddr_from(const void *uaddr, long len,
+					       struct net_addr *a, char *path,
+					       __u16 *path_len, bool kern)
 {
 	__u16 family = 0;
 
 	__builtin_memset(a, 0, sizeof(*a));
 	if (path_len)
 		*path_len = 0;
-	if (!uaddr || len < 2 || bpf_probe_read_user(&family, 2, uaddr))
+	if (!uaddr || len < 2 || read_mem(&family, 2, uaddr, kern))
 		return false;
 	a->family = family;
 	if (family == AF_INET && len >= 8) {
@@ -83,7 +91,7 @@ static __always_inline bool read_sockaddr(const void *uaddr, long len,
 			__be16 port;
 			__u8 addr[4];
 		} in;
-		if (bpf_probe_read_user(&in, sizeof(in), uaddr))
+		if (read_mem(&in, sizeof(in), uaddr, kern))
 			return false;
 		a->port = bpf_ntohs(in.port);
 		__builtin_memcpy(a->addr, in.addr, 4);
@@ -96,7 +104,7 @@ static __always_inline bool read_sockaddr(const void *uaddr, long len,
 			__u32 flowinfo;
 			__u8 addr[16];
 		} in6;
-		if (bpf_probe_read_user(&in6, sizeof(in6), uaddr))
+		if (read_mem(&in6, sizeof(in6), uaddr, kern))
 			return false;
 		a->port = bpf_ntohs(in6.port);
 		__builtin_memcpy(a->addr, in6.addr, 16);
@@ -109,7 +117,7 @@ static __always_inline bool read_sockaddr(const void *uaddr, long len,
 			n = 108;
 		if (n <= 0)
 			return true; /* unnamed */
-		if (bpf_probe_read_user(path, n & 127, (const char *)uaddr + 2))
+		if (read_mem(path, n & 127, (const char *)uaddr + 2, kern))
 			return false;
 		/* An abstract name starts with NUL and is not NUL-terminated. */
 		if (path[0] != 0) {
@@ -124,6 +132,14 @@ static __always_inline bool read_sockaddr(const void *uaddr, long len,
 		return true;
 	}
 	return family == AF_INET || family == AF_INET6 ? false : true;
+}
+
+/* Reads a sockaddr passed by user space (see read_sockaddr_from). */
+static __always_inline bool read_sockaddr(const void *uaddr, long len,
+					  struct net_addr *a, char *path,
+					  __u16 *path_len)
+{
+	return read_sockaddr_from(uaddr, len, a, path, path_len, false);
 }
 
 static __always_inline bool same_addr(const struct net_addr *a,

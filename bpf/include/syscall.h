@@ -156,4 +156,58 @@ static __always_inline void file_event_submit(struct file_buf *b, __u32 data_len
 		count_drop(DROP_RINGBUF_FULL, EVENT_FILE);
 }
 
+/* Bytes of a file stash's record: the event and its strings. */
+#define FILE_STASH_REC (sizeof(struct file_event) + FILE_STASH_DATA)
+
+/*
+ * Is this stash, left by an LSM hook, from the syscall now exiting? The
+ * stash names the syscall and its first two arguments.
+ */
+static __always_inline bool stash_is_for(__u32 nr, __u64 arg0, __u64 arg1,
+					 const struct pt_regs *regs)
+{
+	return nr == (__u32)regs->orig_ax && arg0 == SC_ARG0(regs) &&
+	       arg1 == SC_ARG1(regs);
+}
+
+/*
+ * Sends the file record an LSM hook built inside the syscall now exiting
+ * (with the kernel's own view of the names), completed with what only
+ * the exit knows. Returns false when there is none: the caller builds
+ * the record from the syscall's arguments instead. The stash is freed
+ * either way.
+ */
+static __always_inline bool submit_file_stash(struct task_struct *task,
+					      const struct tree *t,
+					      const struct pt_regs *regs,
+					      __u16 op, __u32 flags, long fd,
+					      long ret)
+{
+	struct file_stash *s;
+	struct file_event *e;
+	bool ok = false;
+	__u64 size;
+
+	if (!use_lsm)
+		return false;
+	s = bpf_task_storage_get(&file_stash, task, 0, 0);
+	if (!s)
+		return false;
+	size = s->size;
+	bound_or_zero(size, FILE_STASH_REC);
+	if (stash_is_for(s->nr, s->arg0, s->arg1, regs) && size >= sizeof(*e)) {
+		e = &s->ev;
+		fill_header(&e->hdr, EVENT_FILE, size, task, t);
+		e->op = op;
+		e->flags = flags;
+		e->fd = fd;
+		e->ret = ret;
+		if (bpf_ringbuf_output(&events, e, size, rb_flags()))
+			count_drop(DROP_RINGBUF_FULL, EVENT_FILE);
+		ok = true;
+	}
+	bpf_task_storage_delete(&file_stash, task);
+	return ok;
+}
+
 #endif /* VIGIL_SYSCALL_H */

@@ -120,8 +120,13 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if sendEvery == 0 {
 		sendEvery = -1 // only at close and exit
 	}
+	lsm, err := sensor.ParseLSMMode(cfg.Sensor.LSM)
+	if err != nil {
+		return err
+	}
 	s, err := sensor.New(sensor.Config{
 		SendReportInterval: sendEvery,
+		LSM:                lsm,
 		TraceAll:           cfg.Sensor.TraceAll,
 		RingBufferBytes:    cfg.Sensor.RingBufferBytes,
 		MaxTracked:         cfg.Sensor.MaxTracked,
@@ -182,7 +187,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		where = cfg.Output.Dir
 	}
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents), "intent_socket", cfg.Intent.Socket,
-		"hooks", "tracepoints (tp_btf)", "kernel_offers", s.Hooks().String(),
+		"hooks", s.Path(), "lsm_unused_because", lsmWhy(s), "kernel_offers", s.Hooks().String(),
 		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
 	stopShippers := func() {}
 	if st != nil {
@@ -458,4 +463,13 @@ func startShippers(ctx context.Context, wg *sync.WaitGroup, cfg config.Config, l
 		wg.Go(func() { _ = sh.Run(ctx) })
 	}
 	return nil
+}
+
+// lsmWhy says why the sensor runs without its LSM programs ("" when it
+// runs them).
+func lsmWhy(s *sensor.Sensor) string {
+	if _, why := s.LSM(); why != nil {
+		return why.Error()
+	}
+	return ""
 }

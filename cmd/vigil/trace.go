@@ -57,6 +57,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	sendEvery := fs.Duration("send-report-interval", time.Minute, "record send totals of open sockets this often (0: only at close and exit)")
 	intentSocket := fs.String("intent-socket", "", "listen for the tree's intents on `PATH` (default: vigil/trace-PID.sock under $XDG_RUNTIME_DIR, or /run); exported to the tree as "+intent.SocketEnv)
 	grace := fs.Duration("grace", 2*time.Second, "how long after a tool call ends its actions may still be observed")
+	lsmFlag := fs.String("lsm", "auto", "BPF LSM hooks for removals, renames and connects: auto (where the kernel runs them), off, require")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, traceUsage)
 		fs.PrintDefaults()
@@ -71,6 +72,11 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 	}
 	if *keyDir != "" && *outPath == "" {
 		fmt.Fprintln(stderr, "vigil trace: --key-dir needs -o FILE")
+		return 2
+	}
+	lsm, err := sensor.ParseLSMMode(*lsmFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
 		return 2
 	}
 	cmdArgs := fs.Args()
@@ -88,7 +94,7 @@ func traceCommand(args []string, stdout, stderr io.Writer, log *slog.Logger) int
 		Path: path, Args: cmdArgs, Name: *name, All: *all,
 		OutPath: *outPath, Stdout: stdout, RingBufferBytes: *ring,
 		AllReads: *allReads, NoRedact: *noRedact, SendEvery: *sendEvery, KeyDir: *keyDir,
-		IntentSocket: *intentSocket, Grace: *grace,
+		IntentSocket: *intentSocket, Grace: *grace, LSM: lsm,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil trace: %v\n", err)
@@ -113,6 +119,7 @@ type traceOptions struct {
 	KeyDir          string
 	IntentSocket    string
 	Grace           time.Duration
+	LSM             sensor.LSMMode
 }
 
 // defaultTraceSocket is where vigil trace listens for intents unless told.
@@ -140,6 +147,7 @@ func (t *tracer) run(o traceOptions) (int, error) {
 	s, err := sensor.New(sensor.Config{
 		SendReportInterval: sendEvery,
 		TraceAll:           o.All,
+		LSM:                o.LSM,
 		RingBufferBytes:    o.RingBufferBytes,
 		Logger:             t.log,
 	})
@@ -147,6 +155,7 @@ func (t *tracer) run(o traceOptions) (int, error) {
 		return 1, err
 	}
 	defer s.Close()
+	t.log.Debug("sensor loaded", "hooks", s.Path(), "lsm_unused_because", lsmWhy(s), "kernel_offers", s.Hooks().String())
 
 	out, cmdStdout := o.Stdout, io.Writer(os.Stdout)
 	if o.OutPath != "" {

@@ -184,6 +184,9 @@ type Sensor struct {
 	RingBufferBytes int      `toml:"ring_buffer_bytes"`
 	MaxTracked      int      `toml:"max_tracked"`
 	LossInterval    Duration `toml:"loss_interval"`
+	// LSM: "auto" (default) uses the BPF LSM programs where the kernel
+	// runs them, "off" never, "require" refuses to start without them.
+	LSM string `toml:"lsm"`
 }
 
 // Table tunes the process table.
@@ -344,6 +347,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Output.File == "" && c.Output.Dir == "" {
 		errs = append(errs, errors.New("output: set dir (segment store) or file"))
+	}
+	switch c.Sensor.LSM {
+	case "", "auto", "off", "require":
+	default:
+		errs = append(errs, fmt.Errorf("sensor.lsm: %q: want auto, off or require", c.Sensor.LSM))
 	}
 	if c.Sensor.RingBufferBytes < 0 || c.Sensor.MaxTracked < 0 || c.Processes.MaxProcesses < 0 {
 		errs = append(errs, errors.New("sizes must not be negative"))
