@@ -10,12 +10,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 export VIGIL_REQUIRE_BPF ?= 1
 
 # Kernels `make vmtest` runs the BPF suites on (Debian packages cached in
-# .cache/vmtest by vmtest/setup), and the packages with BPF tests
-# (bpftest.Require) but cmd/vigil: its whole test binary runs past the
-# 8-minute guest bound under emulation (it builds programs and the OTLP
-# collector with the Go toolchain inside the guest, which has no network).
+# .cache/vmtest by vmtest/setup), and the packages with BPF tests (those
+# calling bpftest.Require).
 VMTEST_KERNELS ?= 6.1 6.12
-VMTEST_PKGS    ?= $(filter-out ./cmd/vigil/,$(sort $(dir $(shell grep -rl --include='*_test.go' 'bpftest.Require' .))))
+VMTEST_PKGS    ?= $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=.cache 'bpftest.Require' .)))
 # Tests known not to pass on a kernel (go test -skip patterns), reported
 # by `make vmtest`; the tests themselves are not weakened.
 # 6.1: TestFileEvents once found no copy_file_range + sendfile totals for
@@ -24,8 +22,12 @@ VMTEST_PKGS    ?= $(filter-out ./cmd/vigil/,$(sort $(dir $(shell grep -rl --incl
 # four runs. Kept out until understood.
 # TestHasherCloseExpired (user space, timing-bound: a 1 KiB hash must
 # finish within the close deadline) fails under emulation on both kernels.
-export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$|^TestFileEvents$$
-export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$
+# TestTraceHashes: the guest's root is the host's over 9p beneath an
+# overlay, where the kernel names an executed file by the 9p device and
+# stat by the overlay's (/proc/PID/maps 00:1a, stat 0:1c, same inode), so
+# the hasher rightly calls /bin/true's content unavailable.
+export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$|^TestFileEvents$$|^TestTraceHashes$$
+export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$|^TestTraceHashes$$
 
 .PHONY: all build generate check-generate test test-short bench lint demo clean vmtest vmtest-tools
 

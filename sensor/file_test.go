@@ -49,6 +49,8 @@ func TestFileEvents(t *testing.T) {
 	link := filepath.Join(dir, "link")
 
 	r := startSensor(t, Config{})
+	lsm, _ := r.LSM()
+	t.Logf("records from %s", r.Path())
 	cmd, tree := gated(t, r.Sensor, 1, bin, dir)
 	all := waitTree(t, r, cmd, tree)
 	if !cmd.ProcessState.Success() {
@@ -92,10 +94,17 @@ func TestFileEvents(t *testing.T) {
 		t.Errorf("failed open: %s", describe(e))
 	}
 
-	// 5: rename.
+	// 5: rename. The tracepoint path has the strings passed (the new
+	// name absolute, through the symlink); the LSM path the parents the
+	// kernel resolved and the names.
 	e = find(t, evs, &i, "rename", func(f *File) bool { return f.Op == FileRename })
-	if e.File.Ret != 0 || e.File.Dir != real || e.File.Path != "f1.txt" || e.File.Dir2 != "" || e.File.Path2 != filepath.Join(link, "f2.txt") {
-		t.Errorf("rename: %s", describe(e))
+	dir2, path2 := "", filepath.Join(link, "f2.txt")
+	if lsm {
+		dir2, path2 = real, "f2.txt"
+	}
+	if e.File.Ret != 0 || e.File.Dir != real || e.File.Path != "f1.txt" || e.File.Dir2 != dir2 || e.File.Path2 != path2 ||
+		(e.File.Flags&FilePathKernel != 0) != lsm {
+		t.Errorf("rename (%s): %s", r.Path(), describe(e))
 	}
 
 	// 6: ftruncate through a descriptor is a write total; truncate by path is immediate.
@@ -138,12 +147,12 @@ func TestFileEvents(t *testing.T) {
 
 	// 10: deletions.
 	e = find(t, evs, &i, "unlink", func(f *File) bool { return f.Op == FileUnlink })
-	if e.File.Dir != real || e.File.Path != "f2.txt" || e.File.Ret != 0 {
-		t.Errorf("unlink: %s", describe(e))
+	if e.File.Dir != real || e.File.Path != "f2.txt" || e.File.Ret != 0 || (e.File.Flags&FilePathKernel != 0) != lsm {
+		t.Errorf("unlink (%s): %s", r.Path(), describe(e))
 	}
 	e = find(t, evs, &i, "rmdir", func(f *File) bool { return f.Op == FileRmdir })
-	if e.File.Dir != real || e.File.Path != "sub" || e.File.OpenFlags != unix.AT_REMOVEDIR {
-		t.Errorf("rmdir: %s", describe(e))
+	if e.File.Dir != real || e.File.Path != "sub" || e.File.OpenFlags != unix.AT_REMOVEDIR || (e.File.Flags&FilePathKernel != 0) != lsm {
+		t.Errorf("rmdir (%s): %s", r.Path(), describe(e))
 	}
 
 	// 11: a read of /etc/passwd is recorded.

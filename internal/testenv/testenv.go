@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -29,11 +30,35 @@ var progs struct {
 	built map[string]string
 }
 
+// PrebuiltEnv names a directory of test programs built beforehand, for
+// test binaries run where building is too slow (the vmtest guests): each
+// program under its base name, the test collector as "otelcol". When it is
+// set, Program and OTelCollector use those and never build; a program
+// missing there fails the test.
+const PrebuiltEnv = "VIGIL_TESTPROGS"
+
+// prebuilt returns the prebuilt binary called name, or "" when
+// PrebuiltEnv is not set.
+func prebuilt(t testing.TB, name string) string {
+	dir := os.Getenv(PrebuiltEnv)
+	if dir == "" {
+		return ""
+	}
+	bin := filepath.Join(dir, name)
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s=%s: no prebuilt %s: %v", PrebuiltEnv, dir, name, err)
+	}
+	return bin
+}
+
 // Program builds the main package at importPath (e.g.
 // "github.com/vigilsec/vigil/sensor/testprogs/netops") once per test
-// binary and returns the binary's path.
+// binary and returns the binary's path (see PrebuiltEnv).
 func Program(t testing.TB, importPath string) string {
 	t.Helper()
+	if bin := prebuilt(t, path.Base(importPath)); bin != "" {
+		return bin
+	}
 	progs.Lock()
 	defer progs.Unlock()
 	if bin, ok := progs.built[importPath]; ok {
@@ -216,6 +241,9 @@ func collectorBinary(t testing.TB) string {
 	defer collector.Unlock()
 	if collector.bin != "" {
 		return collector.bin
+	}
+	if bin := prebuilt(t, "otelcol"); bin != "" {
+		return bin
 	}
 	_, self, _, _ := runtime.Caller(0)
 	src := filepath.Join(filepath.Dir(self), "..", "..", "test", "otelcol")
