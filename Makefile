@@ -16,18 +16,10 @@ VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=.cache 'bpftest.Require' .)))
 # Tests known not to pass on a kernel (go test -skip patterns), reported
 # by `make vmtest`; the tests themselves are not weakened.
-# 6.1: TestFileEvents once found no copy_file_range + sendfile totals for
-# o2.txt (the record with its cookie was another file's: the totals were
-# missing, or the cookie reused before they came); it passed the next
-# four runs. Kept out until understood.
 # TestHasherCloseExpired (user space, timing-bound: a 1 KiB hash must
 # finish within the close deadline) fails under emulation on both kernels.
-# TestTraceHashes: the guest's root is the host's over 9p beneath an
-# overlay, where the kernel names an executed file by the 9p device and
-# stat by the overlay's (/proc/PID/maps 00:1a, stat 0:1c, same inode), so
-# the hasher rightly calls /bin/true's content unavailable.
-export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$|^TestFileEvents$$|^TestTraceHashes$$
-export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$|^TestTraceHashes$$
+export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$
+export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$
 
 .PHONY: all build generate check-generate test test-short bench lint demo clean vmtest vmtest-tools
 

@@ -128,11 +128,14 @@ func TestFileEvents(t *testing.T) {
 	}
 	o2 := e.File.Cookie
 
-	// 8-9: copy_file_range + sendfile into o2.txt, reported when dup2 replaces it.
+	// 8-9: copy_file_range + sendfile into o2.txt, reported when dup2
+	// replaces it. The first totals with o2.txt's cookie: the cookie is
+	// the struct file's address, which a later open may get again once
+	// o2.txt is closed.
 	rest := evs[i:]
 	var o2End, srcEnd *Event
 	for k := range rest {
-		if rest[k].File.Op == FileWriteEnd && rest[k].File.Cookie == o2 {
+		if rest[k].File.Op == FileWriteEnd && rest[k].File.Cookie == o2 && o2End == nil {
 			o2End = &rest[k]
 		} else if rest[k].File.Op == FileWriteEnd && o2End != nil && srcEnd == nil {
 			srcEnd = &rest[k]
