@@ -1,6 +1,7 @@
 # Vigil build, test and lint entry points. Run tests as root: the BPF
 # tests load real programs into the running kernel.
 
+SHELL    := /bin/bash
 GO       ?= go
 CLANG    ?= clang-19
 STRIP    ?= llvm-strip-19
@@ -57,13 +58,25 @@ vmtest-tools:
 test-short:
 	VIGIL_REQUIRE_BPF= $(GO) test -short -count=1 ./...
 
-# Micro-benchmarks of the user-space path, intents through the socket
-# (four clients, nothing lost), then the sensor's overhead on syscall
-# loops as ratios against no sensor (root; about two minutes).
+# Micro-benchmarks of the user-space path, the whole user-space pipeline
+# into a sealed store segment, intents through the socket (four clients,
+# nothing lost), then the sensor's overhead on file, network and
+# fork+exec loops as ratios against no sensor (root; about four minutes).
+# One run, one report: every benchmark's output goes to
+# $(BENCH_DIR)/results.txt and, with the machine described, to
+# $(BENCH_DIR)/results.json (internal/benchreport). Ratios are taken
+# against baselines measured in the same run.
+BENCH_DIR ?= bench
 bench:
-	$(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=1 ./sensor ./correlate ./output/...
-	$(GO) test -run '^$$' -bench Intents -benchtime 40000x -count=1 ./cmd/vigil
-	$(GO) test -run '^$$' -bench Overhead -benchtime 1x -count=1 ./cmd/vigil
+	@mkdir -p $(BENCH_DIR)
+	@set -o pipefail; { \
+	  $(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=1 ./sensor ./correlate ./output/... && \
+	  $(GO) test -run '^$$' -bench Pipeline -benchtime 200000x -count=1 ./cmd/vigil && \
+	  $(GO) test -run '^$$' -bench Intents -benchtime 40000x -count=1 ./cmd/vigil && \
+	  $(GO) test -run '^$$' -bench Overhead -benchtime 1x -count=1 -v ./cmd/vigil; \
+	} 2>&1 | tee $(BENCH_DIR)/results.txt
+	$(GO) run ./internal/benchreport -cmd "make bench" < $(BENCH_DIR)/results.txt > $(BENCH_DIR)/results.json
+	@echo "bench: $(BENCH_DIR)/results.json"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -7,6 +7,10 @@
 //   - [New] probes the kernel first and fails with a [*FeatureError] that
 //     names what is missing (privileges, BTF, ring buffer, tp_btf) instead
 //     of a verifier dump.
+//   - The tracepoint (tp_btf) programs record everything on every kernel;
+//     where the kernel runs BPF LSM programs, [New] adds the LSM hooks
+//     ([LSMMode]) and says which path it took ([Sensor.Path]). Both paths
+//     give the same records for the same actions.
 //   - [Sensor.Run] delivers every record the kernel produced, in ring-buffer
 //     order, to one handler on one goroutine. When the context is cancelled
 //     it drains what is already in the buffer, reports loss one last time

@@ -31,6 +31,9 @@ type GuestConfig struct {
 	// tests create there have the device and inode numbers the kernel
 	// reports for them.
 	TmpBinds []string `json:"tmp_binds,omitempty"`
+	// TmpBindSources maps a TmpBinds path that is a symlink on the host to
+	// the host path it resolves to, which the guest binds from.
+	TmpBindSources map[string]string `json:"tmp_bind_sources,omitempty"`
 }
 
 const (

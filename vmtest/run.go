@@ -51,6 +51,11 @@ type Options struct {
 	// Modules are loaded after GuestModules, with their dependencies
 	// (e.g. veth for tests that build network namespaces).
 	Modules []string
+	// Binds are more host directories the guest shows, read-only: those
+	// under /tmp (the guest's /tmp is its own tmpfs) besides the
+	// program's and its Go module's, such as data the tests read from
+	// next to the module. Paths elsewhere are visible anyway.
+	Binds []string
 	// Stdout and Stderr receive the program's output as it runs.
 	Stdout, Stderr io.Writer
 	// Timeout bounds the whole run (DefaultTimeout when zero).
@@ -240,9 +245,15 @@ func writeInitramfs(ctx context.Context, path string, opts Options) error {
 	if root := moduleRoot(dir); root != "" {
 		dir = root
 	}
-	for _, d := range []string{opts.Path, dir} {
+	for _, d := range append([]string{opts.Path, dir}, opts.Binds...) {
 		if strings.HasPrefix(d, "/tmp/") && !slices.Contains(cfg.TmpBinds, d) {
 			cfg.TmpBinds = append(cfg.TmpBinds, d)
+			if r, err := filepath.EvalSymlinks(d); err == nil && r != d {
+				if cfg.TmpBindSources == nil {
+					cfg.TmpBindSources = map[string]string{}
+				}
+				cfg.TmpBindSources[d] = r
+			}
 		}
 	}
 	// Parents before what they hold.

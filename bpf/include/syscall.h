@@ -156,6 +156,20 @@ static __always_inline void file_event_submit(struct file_buf *b, __u32 data_len
 		count_drop(DROP_RINGBUF_FULL, EVENT_FILE);
 }
 
+#define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD 0x00200000
+
+/*
+ * May an LSM hook stash for this task? Only a task whose syscall ends in
+ * the sys_exit handlers: not a kernel thread or an io_uring worker, which
+ * act for no syscall of their own (a stash of theirs would wait, unused,
+ * until they exit).
+ */
+static __always_inline bool stash_allowed(struct task_struct *task)
+{
+	return !(task->flags & (PF_KTHREAD | PF_IO_WORKER));
+}
+
 /* Bytes of a file stash's record: the event and its strings. */
 #define FILE_STASH_REC (sizeof(struct file_event) + FILE_STASH_DATA)
 

@@ -22,7 +22,7 @@ int BPF_PROG(vigil_lsm_connect, struct socket *sock, struct sockaddr *address,
 	struct tree *t;
 	__u16 path_len = 0;
 
-	if (!syscall_in_scope(task, &t))
+	if (!syscall_in_scope(task, &t) || !stash_allowed(task))
 		return ret;
 	s = bpf_task_storage_get(&net_stash, task, 0,
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);

@@ -64,7 +64,8 @@ static __always_inline void stash_names(const struct path *dir,
 	__u64 size;
 	__u32 len;
 
-	if (!syscall_in_scope(task, &t) || !file_scratch_bufs(&b, &pb, &sb))
+	if (!syscall_in_scope(task, &t) || !stash_allowed(task) ||
+	    !file_scratch_bufs(&b, &pb, &sb))
 		return;
 	e = &b->ev;
 	file_event_init(e, 0, task, t, 0);

@@ -42,6 +42,7 @@ trace_all = true
 ring_buffer_bytes = 16777216
 max_tracked = 4096
 loss_interval = "2s"
+lsm = "require"
 
 [processes]
 exit_grace = "1m30s"
@@ -81,7 +82,7 @@ func TestLoadFull(t *testing.T) {
 		// A file set wins over the default segment store (the directory
 		// default stays, unused).
 		Output:    Output{Dir: DefaultOutputDir, File: "/var/tmp/vigil.jsonl", MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour}},
-		Sensor:    Sensor{TraceAll: true, RingBufferBytes: 16 << 20, MaxTracked: 4096, LossInterval: Duration{2 * time.Second}},
+		Sensor:    Sensor{TraceAll: true, RingBufferBytes: 16 << 20, MaxTracked: 4096, LossInterval: Duration{2 * time.Second}, LSM: "require"},
 		Processes: Table{ExitGrace: Duration{90 * time.Second}, MaxProcesses: 1000},
 		// Keys not set keep their defaults; a list set replaces the default list.
 		Files:     Files{IgnoreReadPrefixes: []string{"/opt/noise/"}, IgnoreSharedLibraries: false, IgnoreProcSelf: true},
@@ -135,6 +136,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown section", "[outptu]\nfile = \"/x\"\n", []string{"unknown", "outptu"}},
 		{"unknown agent key", "[[agent]]\nname = \"a\"\nexecutable = [\"a\"]\nexecutables = [\"a\"]\n", []string{"unknown", "agent.executable"}},
 		{"invalid duration", "[sensor]\nloss_interval = \"2 seconds\"\n", []string{"loss_interval"}},
+		{"unknown lsm mode", "[sensor]\nlsm = \"on\"\n", []string{"sensor.lsm", `"on"`, "auto, off or require"}},
 		{"duration without unit", "[processes]\nexit_grace = \"30\"\n", []string{"exit_grace"}},
 		{"negative duration", "[processes]\nexit_grace = \"-1s\"\n", []string{"negative"}},
 		{"duration as integer", "[processes]\nexit_grace = 30\n", []string{"exit_grace"}},

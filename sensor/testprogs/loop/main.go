@@ -1,9 +1,11 @@
 // Command loop runs a syscall loop and prints how long it took, for the
-// overhead benchmark: each iteration is open+write+close of a file, or
-// connect+send+close of a TCP socket.
+// overhead benchmark: each iteration is open+write+close of a file,
+// connect+send+close of a TCP socket, or fork+exec of a program and the
+// wait for its exit.
 //
 //	loop file DIR N     -> ns per iteration on stdout
 //	loop net ADDR N
+//	loop exec PROG N
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -63,6 +66,23 @@ func main() {
 				return err
 			}
 			return unix.Close(fd)
+		}
+	case "exec":
+		argv := []string{os.Args[2]}
+		attr := &syscall.ProcAttr{Env: []string{}}
+		run = func() error {
+			pid, err := syscall.ForkExec(argv[0], argv, attr)
+			if err != nil {
+				return err
+			}
+			var ws syscall.WaitStatus
+			if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+				return err
+			}
+			if ws.ExitStatus() != 0 {
+				return fmt.Errorf("%s: %v", argv[0], ws)
+			}
+			return nil
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])

@@ -120,7 +120,11 @@ func run() (int, error) {
 		return 0, err
 	}
 	for _, p := range cfg.TmpBinds {
-		if err := bind("/mnt/lower"+p, root+p); err != nil {
+		src := p
+		if r, ok := cfg.TmpBindSources[p]; ok {
+			src = r // p is a symlink on the host
+		}
+		if err := bind("/mnt/lower"+src, root+p); err != nil {
 			return 0, err
 		}
 	}

@@ -43,6 +43,7 @@ func run() int {
 	cpus := fs.Int("smp", 2, "guest CPUs")
 	console := fs.Bool("console", os.Getenv("VMTEST_CONSOLE") != "", "print the guest console log after every run (default $VMTEST_CONSOLE)")
 	modules := fs.String("modules", os.Getenv("VMTEST_MODULES"), "comma-separated modules to load at boot besides those the guest needs; others load on demand through modprobe (default $VMTEST_MODULES)")
+	binds := fs.String("binds", os.Getenv("VMTEST_BINDS"), "comma-separated host directories under /tmp to show in the guest besides the program's and its Go module's (default $VMTEST_BINDS)")
 	accel := fs.String("accel", os.Getenv("VMTEST_ACCEL"), "qemu -accel (default $VMTEST_ACCEL, else kvm where it works, else tcg,thread=single)")
 	verbose := fs.Bool("v", os.Getenv("VMTEST_VERBOSE") != "", "log progress on stderr")
 	fs.Usage = func() {
@@ -101,6 +102,7 @@ func run() int {
 		Dir:       wd,
 		Env:       os.Environ(),
 		Modules:   splitList(*modules),
+		Binds:     splitList(*binds),
 		Accel:     *accel,
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
