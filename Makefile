@@ -15,12 +15,9 @@ export VIGIL_REQUIRE_BPF ?= 1
 # calling bpftest.Require).
 VMTEST_KERNELS ?= 6.1 6.12
 VMTEST_PKGS    ?= $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=.cache 'bpftest.Require' .)))
-# Tests known not to pass on a kernel (go test -skip patterns), reported
-# by `make vmtest`; the tests themselves are not weakened.
-# TestHasherCloseExpired (user space, timing-bound: a 1 KiB hash must
-# finish within the close deadline) fails under emulation on both kernels.
-export VMTEST_SKIP_6_1 ?= ^TestHasherCloseExpired$$
-export VMTEST_SKIP_6_12 ?= ^TestHasherCloseExpired$$
+# Tests known not to pass on a kernel (go test -skip patterns, by kernel:
+# VMTEST_SKIP_6_1, VMTEST_SKIP_6_12), reported by `make vmtest`; the
+# tests themselves are not weakened. None today.
 
 .PHONY: all build generate check-generate test test-short bench lint demo clean vmtest vmtest-tools
 

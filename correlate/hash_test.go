@@ -81,13 +81,23 @@ func waitResults(t testing.TB, h *Hasher, n int) []HashResult {
 	return out
 }
 
-// waitTaken polls until the worker has taken every queued job.
-func waitTaken(t testing.TB, h *Hasher) {
+// waitHashing waits until the worker has path open: past the point where
+// a Close would still abandon the job (it is hashing it).
+func waitHashing(t testing.TB, path string) {
 	t.Helper()
+	if r, err := filepath.EvalSymlinks(path); err == nil {
+		path = r // what /proc/self/fd shows
+	}
 	deadline := time.Now().Add(waitFor)
-	for len(h.jobs) > 0 {
+	for {
+		fds, _ := os.ReadDir("/proc/self/fd")
+		for _, fd := range fds {
+			if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && l == path {
+				return
+			}
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker did not take its job within %v", waitFor)
+			t.Fatalf("the worker did not open %s within %v", path, waitFor)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -406,7 +416,7 @@ func blockedHasher(t *testing.T, queued int) (h *Hasher, slow string, paths []st
 	if _, state, _ := h.Request(HashJob{Path: slow}, 0, 0); state != HashPending {
 		t.Fatalf("slow Request %q", state)
 	}
-	waitTaken(t, h)
+	waitHashing(t, slow)
 	for i := range queued {
 		p := filepath.Join(dir, "q"+string(rune('a'+i)))
 		writeTestFile(t, p, []byte(p))
