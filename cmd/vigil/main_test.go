@@ -412,9 +412,13 @@ func TestTracePIDReuse(t *testing.T) {
 // records plus reported loss account for every event.
 func TestTraceLossRecords(t *testing.T) {
 	requireBPF(t)
+	// Each exec record carries a 3,000-byte argument, so the one-page
+	// buffer holds one at a time: the burst overruns it however fast the
+	// reader is (under emulation it kept up with plain /bin/true).
 	const n = 300
+	arg := strings.Repeat("x", 3000)
 	res := runVigil(t, "trace", "--ring-buffer-bytes", strconv.Itoa(os.Getpagesize()), "--",
-		"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do /bin/true & i=$((i+1)); done; wait`, n))
+		"sh", "-c", fmt.Sprintf(`i=0; while [ $i -lt %d ]; do /bin/true %s & i=$((i+1)); done; wait`, n, arg))
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
