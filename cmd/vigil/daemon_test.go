@@ -375,7 +375,7 @@ headers = { "X-Tenant" = "t1" }
 		bodies = append(bodies, l.Body)
 	}
 	if resent > 0 {
-		t.Logf("%d records arrived twice (a batch resent)", resent)
+		t.Logf("records that arrived twice (a batch resent): %d", resent)
 	}
 	if len(stored) < 3 || !slices.Equal(bodies, stored) || !strings.Contains(stored[len(stored)-1], `"action":"seal"`) {
 		t.Errorf("collector bodies differ from the store:\nstored %d %q\nshipped %d %q", len(stored), stored, len(bodies), bodies)
