@@ -70,7 +70,7 @@ bench:
 	  $(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=1 ./sensor ./correlate ./output/... && \
 	  $(GO) test -run '^$$' -bench Pipeline -benchtime 200000x -count=1 ./cmd/vigil && \
 	  $(GO) test -run '^$$' -bench Intents -benchtime 40000x -count=1 ./cmd/vigil && \
-	  $(GO) test -run '^$$' -bench Overhead -benchtime 1x -count=1 -v ./cmd/vigil; \
+	  $(GO) test -run '^$$' -bench 'Memory|Overhead' -benchtime 1x -count=1 -v ./cmd/vigil; \
 	} 2>&1 | tee $(BENCH_DIR)/results.txt
 	$(GO) run ./internal/benchreport -cmd "make bench" < $(BENCH_DIR)/results.txt > $(BENCH_DIR)/results.json
 	@echo "bench: $(BENCH_DIR)/results.json"

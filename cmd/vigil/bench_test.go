@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -292,4 +294,74 @@ func BenchmarkPipeline(b *testing.B) {
 	// Per core: the CPU time of the whole process (the hasher and the
 	// runtime's helpers included), not wall time.
 	b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
+}
+
+// BenchmarkMemory measures the resident memory of a process holding what
+// the daemon holds: the loaded sensor (its maps live in the kernel, not
+// here) and the pipeline, idle, and then with 10,000 tracked processes
+// alive in the process table (each announced by a fork and an exec with
+// four arguments, as an agent's tree would). Run with -benchtime 1x.
+func BenchmarkMemory(b *testing.B) {
+	requireBPF(b)
+	for range b.N {
+		s, err := sensor.New(sensor.Config{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := newPipeline(pipelineConfig{Out: io.Discard, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		idle := rssBytes(b)
+		now := sensor.BootNow()
+		tree := sensor.Tree{RootPID: 4000, RootStart: now - 1e9, Agent: 1}
+		agent := sensor.Task{PID: 4000, TID: 4000, PPID: 1, StartTime: tree.RootStart, Comm: "claude", UID: 1000, GID: 1000, EUID: 1000, EGID: 1000}
+		const n = 10000
+		for i := range n {
+			pid := uint32(5000 + i)
+			t := now + uint64(i)*1000
+			child := agent
+			child.PID, child.TID, child.PPID, child.StartTime, child.Comm = pid, pid, agent.PID, t, "node"
+			evs := [...]sensor.Event{
+				{Kind: sensor.KindFork, KTime: t, Tree: tree, Task: agent, ChildPID: pid, ChildStart: t},
+				{Kind: sensor.KindExec, KTime: t + 10, Tree: tree, Task: child, Executable: "/usr/bin/node",
+					Args: []string{"node", "server.js", "--port", strconv.Itoa(3000 + i)}, Argc: 4, Cwd: "/home/dev/project"},
+			}
+			for j := range evs {
+				if err := p.HandleEvent(&evs[j]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if got := p.table.Len(); got < n {
+			b.Fatalf("process table holds %d processes, want at least %d", got, n)
+		}
+		tracked := rssBytes(b)
+		b.ReportMetric(float64(idle)/(1<<20), "rss-idle-MiB")
+		b.ReportMetric(float64(tracked)/(1<<20), "rss-10k-tracked-MiB")
+		_ = p.finish()
+		s.Close()
+	}
+}
+
+// rssBytes is the process's resident set after a garbage collection.
+func rssBytes(b *testing.B) uint64 {
+	b.Helper()
+	runtime.GC()
+	debug.FreeOSMemory()
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				b.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
