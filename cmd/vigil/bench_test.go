@@ -239,8 +239,7 @@ func BenchmarkPipeline(b *testing.B) {
 	nodePath, nodeIno, nodeDev := exe("/bin/sh")
 	gitPath, gitIno, gitDev := exe("/bin/true")
 	now := sensor.BootNow()
-	tree := sensor.Tree{RootPID: 4000, RootStart: now - 1e9, Agent: 1}
-	agent := sensor.Task{PID: 4000, TID: 4000, PPID: 1, StartTime: tree.RootStart, Comm: "claude", UID: 1000, GID: 1000, EUID: 1000, EGID: 1000}
+	tree, agent := benchAgent(now)
 	ev := sensor.Event{Kind: sensor.KindExec, KTime: tree.RootStart, Tree: tree, Task: agent,
 		Executable: nodePath, ExeInode: nodeIno, ExeDevice: nodeDev, Args: []string{"node", "/usr/local/bin/claude"}, Argc: 2, Cwd: "/home/dev/project"}
 	if err := p.HandleEvent(&ev); err != nil {
@@ -254,8 +253,7 @@ func BenchmarkPipeline(b *testing.B) {
 	for b.Loop() {
 		pid := uint32(5000 + n%60000)
 		t := now + uint64(n)*100_000
-		child := agent
-		child.PID, child.TID, child.PPID, child.StartTime, child.Comm = pid, pid, agent.PID, t, "git"
+		child := benchChild(agent, pid, t, "git")
 		events := [...]sensor.Event{
 			{Kind: sensor.KindFork, KTime: t, Tree: tree, Task: agent, ChildPID: pid, ChildStart: t},
 			{Kind: sensor.KindExec, KTime: t + 10, Tree: tree, Task: child, Executable: gitPath, ExeInode: gitIno, ExeDevice: gitDev,
@@ -296,6 +294,20 @@ func BenchmarkPipeline(b *testing.B) {
 	b.ReportMetric(float64(records)/cpu.Seconds(), "records/cpu-s")
 }
 
+// benchAgent is the tracked tree of an agent started a second before now,
+// and the agent's task, for the benchmarks that feed the pipeline events.
+func benchAgent(now uint64) (sensor.Tree, sensor.Task) {
+	tree := sensor.Tree{RootPID: 4000, RootStart: now - 1e9, Agent: 1}
+	return tree, sensor.Task{PID: 4000, TID: 4000, PPID: 1, StartTime: tree.RootStart, Comm: "claude", UID: 1000, GID: 1000, EUID: 1000, EGID: 1000}
+}
+
+// benchChild is a child of the agent's, started at start.
+func benchChild(agent sensor.Task, pid uint32, start uint64, comm string) sensor.Task {
+	child := agent
+	child.PID, child.TID, child.PPID, child.StartTime, child.Comm = pid, pid, agent.PID, start, comm
+	return child
+}
+
 // BenchmarkMemory measures the resident memory of a process holding what
 // the daemon holds: the loaded sensor (its maps live in the kernel, not
 // here) and the pipeline, idle, and then with 10,000 tracked processes
@@ -314,14 +326,12 @@ func BenchmarkMemory(b *testing.B) {
 		}
 		idle := rssBytes(b)
 		now := sensor.BootNow()
-		tree := sensor.Tree{RootPID: 4000, RootStart: now - 1e9, Agent: 1}
-		agent := sensor.Task{PID: 4000, TID: 4000, PPID: 1, StartTime: tree.RootStart, Comm: "claude", UID: 1000, GID: 1000, EUID: 1000, EGID: 1000}
+		tree, agent := benchAgent(now)
 		const n = 10000
 		for i := range n {
 			pid := uint32(5000 + i)
 			t := now + uint64(i)*1000
-			child := agent
-			child.PID, child.TID, child.PPID, child.StartTime, child.Comm = pid, pid, agent.PID, t, "node"
+			child := benchChild(agent, pid, t, "node")
 			evs := [...]sensor.Event{
 				{Kind: sensor.KindFork, KTime: t, Tree: tree, Task: agent, ChildPID: pid, ChildStart: t},
 				{Kind: sensor.KindExec, KTime: t + 10, Tree: tree, Task: child, Executable: "/usr/bin/node",
