@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Config sets up a Store.
@@ -30,26 +32,40 @@ type Config struct {
 	Dir       string        // data directory (created 0700)
 	MaxBytes  int64         // rotate after this many bytes; default 64 MiB
 	MaxAge    time.Duration // rotate after this long; default 1h
-	SyncEvery time.Duration // fsync at most this often; default 1s (0: after every write is not offered; negative: never)
+	SyncEvery time.Duration // fsync what was written at least this often, off the write path; default 1s (negative: never)
 	Retention time.Duration // delete sealed segments older than this; 0 keeps everything
 	Now       func() time.Time
 }
 
 // Store is the segment writer. Write is safe for one writer at a time;
 // Enforce may run concurrently.
+//
+// Durability: a goroutine fsyncs the active segment every SyncEvery when
+// it was written to, so a record that reached Write is on disk within
+// SyncEvery (plus the fsync itself) even when nothing is written after
+// it, and Write never waits for the disk. A failed background fsync is
+// returned by the next Write or Sync.
 type Store struct {
-	cfg      Config
-	mu       sync.Mutex
-	f        *os.File
-	name     string // active file path
-	size     int64
-	opened   time.Time
-	lastSync time.Time
-	dirty    bool
+	cfg    Config
+	mu     sync.Mutex
+	f      *os.File
+	name   string // active file path
+	size   int64
+	opened time.Time
+	dirty  bool // written since the last fsync began
+	// dropped: the active segment's bytes before this offset are on disk
+	// and out of the page cache.
+	dropped int64
 	// Failed writes (disk full): records not stored since the last
 	// successful write.
 	droppedWrites uint64
 	droppedBytes  uint64
+
+	syncErr  error  // a background fsync's failure, not yet returned
+	syncs    uint64 // fsyncs of written segments, rotation's included
+	stopSync chan struct{}
+	syncDone chan struct{}
+	stopOnce sync.Once
 }
 
 const (
@@ -85,7 +101,101 @@ func Open(cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
+	if cfg.SyncEvery > 0 {
+		s.stopSync, s.syncDone = make(chan struct{}), make(chan struct{})
+		go s.syncLoop()
+	}
 	return s, nil
+}
+
+// syncLoop fsyncs the active segment every SyncEvery while it is written
+// to, until Close.
+func (s *Store) syncLoop() {
+	defer close(s.syncDone)
+	t := time.NewTicker(s.cfg.SyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSync:
+			return
+		case <-t.C:
+		}
+		if err := s.syncActive(); err != nil {
+			s.mu.Lock()
+			if s.syncErr == nil {
+				s.syncErr = err
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// syncActive fsyncs the active segment if it was written to since its
+// last fsync, then drops what that fsync put on disk from the page cache.
+// The write lock is not held during either: Write goes on into the page
+// cache meanwhile. A segment rotated (and so synced and closed) in
+// between needs nothing more.
+func (s *Store) syncActive() error {
+	s.mu.Lock()
+	f, name, dirty, size, from := s.f, s.name, s.dirty, s.size, s.dropped
+	s.dirty = false
+	s.mu.Unlock()
+	if f == nil || !dirty {
+		return nil
+	}
+	err := f.Sync()
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	if err == nil {
+		dropCache(f, from, size)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if s.f == f {
+			s.dirty = true // try again at the next tick
+		}
+		return fmt.Errorf("store: sync %s: %w", name, err)
+	}
+	if s.f == f {
+		s.dropped = size &^ (pageSize - 1)
+	}
+	s.syncs++
+	return nil
+}
+
+// pageSize rounds what is dropped from the page cache down to whole pages
+// (the kernel keeps a partly covered page anyway).
+const pageSize = 4096
+
+// dropCache tells the kernel that f's bytes [from, to), already on disk,
+// will not be read again soon (POSIX_FADV_DONTNEED): records are written
+// once and read later, if at all, by a shipper or verify. Without it a
+// burst of records fills the page cache with them, pushing the host's
+// own files out, and each new record costs a freshly allocated page;
+// with it the pages just written are reused for the next records. It
+// is advice: a failure changes nothing but the cache.
+func dropCache(f *os.File, from, to int64) {
+	if to <= from {
+		return
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	// Control holds the descriptor open: a concurrent Close cannot make
+	// the advice land on a reused descriptor number.
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.Fadvise(int(fd), from, to-from, unix.FADV_DONTNEED)
+	})
+}
+
+// Syncs is how many fsyncs of written segments have completed.
+func (s *Store) Syncs() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncs
 }
 
 // Segments lists every segment, sealed and active, in write order: the
@@ -157,11 +267,11 @@ func (s *Store) Write(p []byte) (int, error) {
 	}
 	s.size += int64(n)
 	s.dirty = true
-	if s.cfg.SyncEvery > 0 && now.Sub(s.lastSync) >= s.cfg.SyncEvery {
-		if err := s.f.Sync(); err != nil {
-			return n, fmt.Errorf("store: sync: %w", err)
-		}
-		s.lastSync, s.dirty = now, false
+	if err := s.syncErr; err != nil {
+		// Written, but an earlier fsync failed: what it covered may not
+		// be on disk.
+		s.syncErr = nil
+		return n, err
 	}
 	return n, nil
 }
@@ -196,7 +306,7 @@ func (s *Store) openLocked(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	s.f, s.name, s.size, s.opened, s.lastSync = f, name, 0, now, now
+	s.f, s.name, s.size, s.opened, s.dirty, s.dropped = f, name, 0, now, false, 0
 	return nil
 }
 
@@ -214,6 +324,11 @@ func (s *Store) rotateLocked() error {
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("store: sync: %w", err)
 	}
+	if s.dirty {
+		s.syncs++
+		s.dirty = false
+	}
+	dropCache(s.f, s.dropped, s.size)
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -239,17 +354,34 @@ func sealFile(active string) error {
 	return d.Sync()
 }
 
-// Close syncs and seals the active segment.
-func (s *Store) Close() error { return s.Rotate() }
-
-// Sync forces buffered data to disk.
-func (s *Store) Sync() error {
+// Close stops the background fsync, then syncs and seals the active
+// segment.
+func (s *Store) Close() error {
+	s.stopOnce.Do(func() {
+		if s.stopSync != nil {
+			close(s.stopSync)
+			<-s.syncDone
+		}
+	})
+	if err := s.Rotate(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil || !s.dirty {
-		return nil
+	err := s.syncErr
+	s.syncErr = nil
+	return err
+}
+
+// Sync forces what was written to disk now, and returns a background
+// fsync's failure not yet returned.
+func (s *Store) Sync() error {
+	err := s.syncActive()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		err = s.syncErr
 	}
-	s.dirty = false
-	s.lastSync = s.cfg.Now()
-	return s.f.Sync()
+	s.syncErr = nil
+	return err
 }

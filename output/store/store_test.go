@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 type clock struct{ t time.Time }
@@ -188,4 +191,96 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("write after space returned: %v", err)
 	}
 	_ = s.Close()
+}
+
+// What reaches Write is fsynced within SyncEvery by the store itself,
+// also when nothing is written after it (Write never waits for the disk).
+func TestBackgroundSync(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), SyncEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write(line(1)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Syncs() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a written segment was not synced without a further write")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Nothing written since: no more fsyncs.
+	n := s.Syncs()
+	time.Sleep(50 * time.Millisecond)
+	if m := s.Syncs(); m != n {
+		t.Errorf("%d fsyncs of a segment nothing was written to", m-n)
+	}
+	if _, err := s.Write(line(2)); err != nil {
+		t.Fatal(err)
+	}
+	for s.Syncs() == n {
+		if time.Now().After(deadline) {
+			t.Fatal("the second write was not synced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// What the background fsync put on disk leaves the page cache: records
+// are written once, and a burst of them must not push the host's own
+// files out of memory.
+func TestSyncedRecordsLeavePageCache(t *testing.T) {
+	s, err := Open(Config{Dir: t.TempDir(), SyncEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	chunk := bytes.Repeat(line(0), 4096)
+	for range 4 {
+		if _, err := s.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Syncs() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("not synced")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	segs, err := s.Segments()
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	f, err := os.Open(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	size := 4 * len(chunk)
+	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (size+4095)/4096)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	resident := 0
+	for _, v := range vec {
+		resident += int(v & 1)
+	}
+	// The last, partly written page may stay.
+	if resident > 1 {
+		t.Errorf("%d of %d pages of a synced segment still in the page cache", resident, len(vec))
+	}
 }
