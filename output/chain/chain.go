@@ -49,6 +49,7 @@ type Chain struct {
 	seq        uint64
 	prev       [32]byte
 	tree       *compact.Range
+	th         *treeHasher
 	inEpoch    int
 	epochStart time.Time
 	body       []byte
@@ -89,7 +90,8 @@ func (c Config) withDefaults() Config {
 // New starts a new chain and returns it with its chain_start record.
 func New(cfg Config) (*Chain, []byte, error) {
 	cfg = cfg.withDefaults()
-	c := &Chain{cfg: cfg, tree: rangeFactory.NewEmptyRange(0), epochStart: cfg.Now()}
+	th := newTreeHasher()
+	c := &Chain{cfg: cfg, th: th, tree: th.newRange(), epochStart: cfg.Now()}
 	line, err := c.control("chain_start", map[string]*node{
 		"chain_start": object(map[string]*node{"epoch": number(cfg.Keys.Epoch())}),
 	})
@@ -188,7 +190,7 @@ func (c *Chain) seal(dst []byte, n *node) ([]byte, error) {
 	}))
 	dst = appendCanonical(dst, n, false)
 	dst = append(dst, '\n')
-	if err := c.tree.Append(hashLeaf(h[:]), nil); err != nil {
+	if err := c.tree.Append(c.th.hashLeaf(h[:]), nil); err != nil {
 		return dst, fmt.Errorf("merkle tree: %w", err)
 	}
 	c.prev = h

@@ -81,7 +81,7 @@ func (c *Chain) splice(dst, record []byte, vigilAt, hashAt int) ([]byte, error) 
 	dst = append(dst, '"')
 	dst = append(dst, record[hashAt:]...)
 	dst = append(dst, '\n')
-	if err := c.tree.Append(hashLeaf(h[:]), nil); err != nil {
+	if err := c.tree.Append(c.th.hashLeaf(h[:]), nil); err != nil {
 		return dst, fmt.Errorf("merkle tree: %w", err)
 	}
 	c.prev = *h

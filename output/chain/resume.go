@@ -18,7 +18,8 @@ import (
 // starts a new chain.
 func Resume(cfg Config, log io.Reader) (*Chain, []byte, error) {
 	cfg = cfg.withDefaults()
-	c := &Chain{cfg: cfg, tree: rangeFactory.NewEmptyRange(0), epochStart: cfg.Now()}
+	th := newTreeHasher()
+	c := &Chain{cfg: cfg, th: th, tree: th.newRange(), epochStart: cfg.Now()}
 	var (
 		lastEpoch  uint64
 		lastAction string
@@ -37,7 +38,7 @@ func Resume(cfg Config, log io.Reader) (*Chain, []byte, error) {
 		if !ok1 || !ok2 || err != nil || len(h) != 32 {
 			continue
 		}
-		if err := c.tree.Append(hashLeaf(h), nil); err != nil {
+		if err := c.tree.Append(c.th.hashLeaf(h), nil); err != nil {
 			return nil, nil, fmt.Errorf("resume: %w", err)
 		}
 		c.seq = seq

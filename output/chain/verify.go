@@ -71,6 +71,7 @@ type Verifier struct {
 	epoch  uint64 // epoch the next record must claim
 	sealed bool   // the last record was a seal
 	macOK  int    // records whose HMAC verified
+	th     *treeHasher
 	lastCk uint64 // sequence of the last checkpoint
 	p      parser
 
@@ -97,7 +98,8 @@ func (v *Verifier) macOf(epoch, seq uint64, prev, h []byte) []byte {
 // Verify checks files in order, as one log.
 func (v *Verifier) Verify(paths ...string) (*Report, error) {
 	v.rep, v.keys, v.hm = &Report{}, map[uint64][]byte{}, nil
-	tree := rangeFactory.NewEmptyRange(0)
+	v.th = newTreeHasher()
+	tree := v.th.newRange()
 	started := false
 	for _, path := range paths {
 		f, err := os.Open(path)
@@ -370,7 +372,7 @@ func (v *Verifier) record(line []byte, started *bool, tree *compact.Range) error
 		v.epoch = epoch + 1
 		v.lastCk = seq
 	}
-	if err := tree.Append(hashLeaf(hash), nil); err != nil {
+	if err := tree.Append(v.th.hashLeaf(hash), nil); err != nil {
 		return fmt.Errorf("verify: merkle tree: %w", err)
 	}
 	v.seq, v.prev = seq, v.prevBuf[:copy(v.prevBuf[:], hash)]
