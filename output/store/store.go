@@ -33,8 +33,13 @@ type Config struct {
 	MaxBytes  int64         // rotate after this many bytes; default 64 MiB
 	MaxAge    time.Duration // rotate after this long; default 1h
 	SyncEvery time.Duration // fsync what was written at least this often, off the write path; default 1s (negative: never)
-	Retention time.Duration // delete sealed segments older than this; 0 keeps everything
-	Now       func() time.Time
+	// WriteBehind: every this many bytes written, start writing them
+	// back, and drop the window before them from the page cache once it
+	// is on disk; default 8 MiB (negative: leave writeback to the kernel
+	// and drop only at each fsync). Needs SyncEvery.
+	WriteBehind int64
+	Retention   time.Duration // delete sealed segments older than this; 0 keeps everything
+	Now         func() time.Time
 }
 
 // Store is the segment writer. Write is safe for one writer at a time;
@@ -45,6 +50,14 @@ type Config struct {
 // SyncEvery (plus the fsync itself) even when nothing is written after
 // it, and Write never waits for the disk. A failed background fsync is
 // returned by the next Write or Sync.
+//
+// Page cache: the same goroutine writes back every WriteBehind bytes as
+// they are written and drops them from the page cache once they are on
+// disk, so the records' dirty and cached pages stay within about two
+// windows however fast they come: the writer is not throttled by a
+// backlog of dirty pages, the host's own files are not pushed out, and
+// the pages of one window are reused for the next. Writeback that
+// fails is reported like a failed fsync.
 type Store struct {
 	cfg    Config
 	mu     sync.Mutex
@@ -56,6 +69,9 @@ type Store struct {
 	// dropped: the active segment's bytes before this offset are on disk
 	// and out of the page cache.
 	dropped int64
+	// behind: writeback of the active segment's bytes before this offset
+	// has been started.
+	behind int64
 	// Failed writes (disk full): records not stored since the last
 	// successful write.
 	droppedWrites uint64
@@ -64,6 +80,7 @@ type Store struct {
 	syncErr  error  // a background fsync's failure, not yet returned
 	syncs    uint64 // fsyncs of written segments, rotation's included
 	stopSync chan struct{}
+	kick     chan struct{} // a write-behind window is full
 	syncDone chan struct{}
 	stopOnce sync.Once
 }
@@ -85,6 +102,12 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.SyncEvery == 0 {
 		cfg.SyncEvery = time.Second
 	}
+	if cfg.WriteBehind == 0 {
+		cfg.WriteBehind = 8 << 20
+	}
+	if cfg.SyncEvery < 0 {
+		cfg.WriteBehind = -1
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -103,24 +126,30 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.SyncEvery > 0 {
 		s.stopSync, s.syncDone = make(chan struct{}), make(chan struct{})
+		s.kick = make(chan struct{}, 1)
 		go s.syncLoop()
 	}
 	return s, nil
 }
 
 // syncLoop fsyncs the active segment every SyncEvery while it is written
-// to, until Close.
+// to, and writes it back each time Write fills a write-behind window,
+// until Close.
 func (s *Store) syncLoop() {
 	defer close(s.syncDone)
 	t := time.NewTicker(s.cfg.SyncEvery)
 	defer t.Stop()
 	for {
+		var err error
 		select {
 		case <-s.stopSync:
 			return
 		case <-t.C:
+			err = s.syncActive()
+		case <-s.kick:
+			err = s.writeBehind()
 		}
-		if err := s.syncActive(); err != nil {
+		if err != nil {
 			s.mu.Lock()
 			if s.syncErr == nil {
 				s.syncErr = err
@@ -128,6 +157,58 @@ func (s *Store) syncLoop() {
 			s.mu.Unlock()
 		}
 	}
+}
+
+// writeBehind starts writeback of what was written since it last ran,
+// then waits for the window before that (started last time, so mostly
+// written by now) and drops it from the page cache. Like syncActive it
+// runs without the write lock.
+func (s *Store) writeBehind() error {
+	s.mu.Lock()
+	f, name, size, behind, from := s.f, s.name, s.size, s.behind, s.dropped
+	s.mu.Unlock()
+	if f == nil || size <= behind {
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil // closed by a rotation, which synced it
+	}
+	var werr error
+	cerr := rc.Control(func(fd uintptr) {
+		// sync_file_range waits and reports writeback errors in place of
+		// the next fsync (it advances the file's error cursor), so an
+		// error here is a failed sync.
+		if err := unix.SyncFileRange(int(fd), behind, size-behind, unix.SYNC_FILE_RANGE_WRITE); err != nil {
+			werr = err
+			return
+		}
+		from = max(from, 0)
+		to := behind &^ (pageSize - 1)
+		if to <= from {
+			return
+		}
+		const wait = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+		if err := unix.SyncFileRange(int(fd), from, to-from, wait); err != nil {
+			werr = err
+			return
+		}
+		_ = unix.Fadvise(int(fd), from, to-from, unix.FADV_DONTNEED)
+		from = to
+	})
+	if cerr != nil {
+		return nil // closed by a rotation, which synced it
+	}
+	if werr != nil {
+		return fmt.Errorf("store: write back %s: %w", name, werr)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == f {
+		s.behind = max(s.behind, size)
+		s.dropped = max(s.dropped, from)
+	}
+	return nil
 }
 
 // syncActive fsyncs the active segment if it was written to since its
@@ -159,7 +240,8 @@ func (s *Store) syncActive() error {
 		return fmt.Errorf("store: sync %s: %w", name, err)
 	}
 	if s.f == f {
-		s.dropped = size &^ (pageSize - 1)
+		s.dropped = max(s.dropped, size&^(pageSize-1))
+		s.behind = max(s.behind, size)
 	}
 	s.syncs++
 	return nil
@@ -267,6 +349,12 @@ func (s *Store) Write(p []byte) (int, error) {
 	}
 	s.size += int64(n)
 	s.dirty = true
+	if s.cfg.WriteBehind > 0 && s.size-s.behind >= s.cfg.WriteBehind {
+		select {
+		case s.kick <- struct{}{}:
+		default: // the goroutine has one pending already
+		}
+	}
 	if err := s.syncErr; err != nil {
 		// Written, but an earlier fsync failed: what it covered may not
 		// be on disk.
@@ -306,7 +394,7 @@ func (s *Store) openLocked(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	s.f, s.name, s.size, s.opened, s.dirty, s.dropped = f, name, 0, now, false, 0
+	s.f, s.name, s.size, s.opened, s.dirty, s.dropped, s.behind = f, name, 0, now, false, 0, 0
 	return nil
 }
 

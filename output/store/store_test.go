@@ -256,6 +256,17 @@ func TestSyncedRecordsLeavePageCache(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	resident, pages := residentPages(t, s, int64(4*len(chunk)))
+	// The last, partly written page may stay.
+	if resident > 1 {
+		t.Errorf("%d of %d pages of a synced segment still in the page cache", resident, pages)
+	}
+}
+
+// residentPages counts the pages of the store's one segment's first size
+// bytes that are in the page cache.
+func residentPages(t *testing.T, s *Store, size int64) (resident, pages int) {
+	t.Helper()
 	segs, err := s.Segments()
 	if err != nil || len(segs) != 1 {
 		t.Fatalf("segments %v, %v", segs, err)
@@ -265,8 +276,7 @@ func TestSyncedRecordsLeavePageCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	size := 4 * len(chunk)
-	m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,12 +285,54 @@ func TestSyncedRecordsLeavePageCache(t *testing.T) {
 	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
 		t.Fatal(errno)
 	}
-	resident := 0
 	for _, v := range vec {
 		resident += int(v & 1)
 	}
-	// The last, partly written page may stay.
-	if resident > 1 {
-		t.Errorf("%d of %d pages of a synced segment still in the page cache", resident, len(vec))
+	return resident, len(vec)
+}
+
+// A burst of records far larger than a write-behind window, with no fsync
+// due: at most about two windows of it stay in the page cache; without
+// write-behind all of it would.
+func TestWriteBehindBoundsThePageCache(t *testing.T) {
+	const window = 1 << 20
+	s, err := Open(Config{Dir: t.TempDir(), SyncEvery: time.Hour, WriteBehind: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	chunk := bytes.Repeat(line(0), window/len(line(0))+1) // just over a window
+	var size int64
+	for range 32 {
+		n, err := s.Write(chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += int64(n)
+		// Each window's writeback starts before the next is written, as
+		// it would when records come slower than the disk takes them.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.mu.Lock()
+			behind, err := s.behind, s.syncErr
+			s.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if behind == size {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("writeback of %d bytes not started (at %d)", size, behind)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if s.Syncs() != 0 {
+		t.Fatal("fsynced: the test measures nothing")
+	}
+	resident, pages := residentPages(t, s, size)
+	if limit := 2*window/4096 + 1; resident > limit {
+		t.Errorf("%d of %d pages in the page cache, want at most %d", resident, pages, limit)
 	}
 }
