@@ -63,13 +63,13 @@ test-short:
 # $(BENCH_DIR)/results.txt and, with the machine described, to
 # $(BENCH_DIR)/results.json (internal/benchreport). Ratios are taken
 # against baselines measured in the same run. The micro-benchmarks run
-# four times each, one package at a time (-p 1: no test binary is being
-# built while another package's benchmarks run).
+# four times each (go test builds every package before the first
+# benchmark runs, and runs the packages one at a time).
 BENCH_DIR ?= bench
 bench:
 	@mkdir -p $(BENCH_DIR)
 	@set -o pipefail; { \
-	  $(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=4 -p 1 ./sensor ./correlate ./output/... && \
+	  $(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=4 ./sensor ./correlate ./output/... && \
 	  $(GO) test -run '^$$' -bench Pipeline -benchtime 200000x -count=1 ./cmd/vigil && \
 	  $(GO) test -run '^$$' -bench Intents -benchtime 40000x -count=1 ./cmd/vigil && \
 	  $(GO) test -run '^$$' -bench 'Memory|Overhead' -benchtime 1x -count=1 -v ./cmd/vigil; \
