@@ -57,8 +57,10 @@ test-short:
 
 # Micro-benchmarks of the user-space path, the whole user-space pipeline
 # into a sealed store segment, intents through the socket (four clients,
-# nothing lost), then the sensor's overhead on file, network and
-# fork+exec loops as ratios against no sensor (root; about four minutes).
+# nothing lost), then, as root, the daemon's memory, the sensor's
+# overhead on open, write, network and fork+exec loops as ratios against
+# no sensor, the event rate it takes without loss and the loss beyond,
+# and an agent-like job's overhead (about six minutes).
 # One run, one report: every benchmark's output goes to
 # $(BENCH_DIR)/results.txt and, with the machine described, to
 # $(BENCH_DIR)/results.json (internal/benchreport). Ratios are taken
@@ -72,7 +74,7 @@ bench:
 	  $(GO) test -run '^$$' -bench 'Decode|Encode|Handle|EntityID|SealedWrite|ChainAppend|Verify' -benchmem -count=4 ./sensor ./correlate ./output/... && \
 	  $(GO) test -run '^$$' -bench Pipeline -benchtime 200000x -count=1 ./cmd/vigil && \
 	  $(GO) test -run '^$$' -bench Intents -benchtime 40000x -count=1 ./cmd/vigil && \
-	  $(GO) test -run '^$$' -bench 'Memory|Overhead' -benchtime 1x -count=1 -v ./cmd/vigil; \
+	  $(GO) test -run '^$$' -bench 'Memory|Overhead|Throughput|AgentJob' -benchtime 1x -count=1 -v ./cmd/vigil; \
 	} 2>&1 | tee $(BENCH_DIR)/results.txt
 	$(GO) run ./internal/benchreport -cmd "make bench" < $(BENCH_DIR)/results.txt > $(BENCH_DIR)/results.json
 	@echo "bench: $(BENCH_DIR)/results.json"

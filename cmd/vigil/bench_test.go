@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/output/chain"
 	"github.com/vigilsec/vigil/output/store"
 	"github.com/vigilsec/vigil/sensor"
@@ -50,150 +48,6 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// BenchmarkOverhead measures what the sensor costs a traced workload, as
-// ratios against the same workload with no sensor loaded, taken in one
-// run with the three setups interleaved (none, untracked, tracked) round
-// by round. Workloads (sensor/testprogs/loop): open+write+close of a
-// file, connect+send+close of a loopback TCP socket, and fork+exec of
-// /bin/true and the wait for it, each iteration giving three records
-// when tracked. Run it with -benchtime 1x (make bench); it needs root.
-func BenchmarkOverhead(b *testing.B) {
-	requireBPF(b)
-	loop := testenv.Program(b, "github.com/vigilsec/vigil/sensor/testprogs/loop")
-	sink := testenv.Sink(b, "127.0.0.1:0", nil)
-	// The file loop runs on tmpfs where there is one, so disk latency does
-	// not drown the sensor's cost.
-	dir, err := os.MkdirTemp("/dev/shm", "vigil-bench-")
-	if err != nil {
-		dir = b.TempDir()
-	} else {
-		b.Cleanup(func() { os.RemoveAll(dir) })
-	}
-	const rounds = 5
-	log := slog.New(slog.DiscardHandler)
-	for range b.N {
-		for _, w := range []struct {
-			mode, target string
-			iterations   int
-		}{{"file", dir, 20000}, {"net", sink.String(), 20000}, {"exec", "/bin/true", 2000}} {
-			mode := w.mode
-			args := []string{loop, mode, w.target, strconv.Itoa(w.iterations)}
-			run := func(start func() (io.Reader, func() error)) float64 {
-				b.Helper()
-				out, wait := start()
-				if err := wait(); err != nil {
-					b.Fatalf("%s loop: %v", mode, err)
-				}
-				s, _ := io.ReadAll(out)
-				ns, err := strconv.ParseFloat(strings.TrimSpace(string(s)), 64)
-				if err != nil {
-					b.Fatalf("%s loop printed %q", mode, s)
-				}
-				return ns
-			}
-			plain := func() (io.Reader, func() error) {
-				cmd := exec.Command(loop, args[1:]...)
-				var out bytes.Buffer
-				cmd.Stdout = &out
-				return &out, cmd.Run
-			}
-			// session loads a sensor and a pipeline writing to out, runs
-			// fn, and tears both down; it returns what was delivered and lost.
-			session := func(out io.Writer, fn func(s *sensor.Sensor)) (delivered, lost uint64) {
-				s, err := sensor.New(sensor.Config{Logger: log})
-				if err != nil {
-					b.Fatal(err)
-				}
-				p, err := newPipeline(pipelineConfig{Out: out, Log: log})
-				if err != nil {
-					b.Fatal(err)
-				}
-				h := &countingHandler{next: p}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() { done <- s.Run(ctx, h) }()
-				fn(s)
-				cancel()
-				if err := <-done; err != nil {
-					b.Fatal(err)
-				}
-				_ = p.finish()
-				s.Close()
-				return h.delivered.Load(), h.lost.Load()
-			}
-			traced := func(s *sensor.Sensor) func() (io.Reader, func() error) {
-				return func() (io.Reader, func() error) {
-					var out bytes.Buffer
-					tr := &tracer{log: log}
-					cmd, _, err := tr.start(s, traceOptions{Path: loop, Args: args}, &out)
-					if err != nil {
-						b.Fatal(err)
-					}
-					return &out, cmd.Wait
-				}
-			}
-			var none, untracked, tracked []float64
-			var delivered, lost uint64
-			for range rounds {
-				none = append(none, run(plain))
-				d, l := session(io.Discard, func(s *sensor.Sensor) {
-					untracked = append(untracked, run(plain))
-					tracked = append(tracked, run(traced(s)))
-				})
-				delivered += d
-				lost += l
-			}
-			// Latency, in a pass of its own (reading the records' times
-			// costs the pipeline a little): from the kernel's timestamp
-			// of each event to the write(2) of its record.
-			lat := &latencyWriter{}
-			session(lat, func(s *sensor.Sensor) { run(traced(s)) })
-			p50, p99 := lat.percentiles()
-			b.ReportMetric(p50.Seconds()*1e3, mode+"-latency-p50-ms")
-			b.ReportMetric(p99.Seconds()*1e3, mode+"-latency-p99-ms")
-			base := median(none)
-			b.ReportMetric(base, mode+"-ns/iter")
-			b.ReportMetric(median(untracked)/base, mode+"-untracked-x")
-			b.ReportMetric(median(tracked)/base, mode+"-tracked-x")
-			b.ReportMetric(float64(delivered), mode+"-delivered")
-			b.ReportMetric(float64(lost), mode+"-lost")
-			b.Logf("%s: none %v untracked %v tracked %v ns/iter (min..max over %d rounds)", mode,
-				span(none), span(untracked), span(tracked), rounds)
-		}
-	}
-}
-
-// latencyWriter discards records, noting for each how long after its
-// @timestamp (the kernel's time of the event) it was written.
-type latencyWriter struct {
-	samples []time.Duration
-}
-
-func (w *latencyWriter) Write(p []byte) (int, error) {
-	now := time.Now()
-	for line := range bytes.SplitSeq(p, []byte("\n")) {
-		rest, ok := bytes.CutPrefix(line, []byte(`{"@timestamp":"`))
-		if !ok {
-			continue
-		}
-		if i := bytes.IndexByte(rest, '"'); i > 0 {
-			if t, err := time.Parse(time.RFC3339Nano, string(rest[:i])); err == nil {
-				w.samples = append(w.samples, now.Sub(t))
-			}
-		}
-	}
-	return len(p), nil
-}
-
-func (w *latencyWriter) percentiles() (p50, p99 time.Duration) {
-	if len(w.samples) == 0 {
-		return 0, 0
-	}
-	s := slices.Clone(w.samples)
-	slices.Sort(s)
-	return s[len(s)/2], s[len(s)*99/100]
 }
 
 func span(xs []float64) string {
@@ -359,19 +213,27 @@ func rssBytes(b *testing.B) uint64 {
 	b.Helper()
 	runtime.GC()
 	debug.FreeOSMemory()
-	st, err := os.ReadFile("/proc/self/status")
+	n, err := residentBytes()
 	if err != nil {
 		b.Fatal(err)
+	}
+	return n
+}
+
+// residentBytes is the process's resident set (VmRSS) now.
+func residentBytes() (uint64, error) {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
 	}
 	for line := range strings.SplitSeq(string(st), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				b.Fatalf("VmRSS %q: %v", v, err)
+				return 0, fmt.Errorf("VmRSS %q: %w", v, err)
 			}
-			return kb << 10
+			return kb << 10, nil
 		}
 	}
-	b.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	return 0, errors.New("no VmRSS in /proc/self/status")
 }

@@ -76,6 +76,9 @@ type Store struct {
 	// successful write.
 	droppedWrites uint64
 	droppedBytes  uint64
+	// written: bytes written since Open, over all segments; durable: how
+	// many of them an fsync has put on disk.
+	written, durable uint64
 
 	syncErr  error  // a background fsync's failure, not yet returned
 	syncs    uint64 // fsyncs of written segments, rotation's included
@@ -218,7 +221,7 @@ func (s *Store) writeBehind() error {
 // between needs nothing more.
 func (s *Store) syncActive() error {
 	s.mu.Lock()
-	f, name, dirty, size, from := s.f, s.name, s.dirty, s.size, s.dropped
+	f, name, dirty, size, from, written := s.f, s.name, s.dirty, s.size, s.dropped, s.written
 	s.dirty = false
 	s.mu.Unlock()
 	if f == nil || !dirty {
@@ -243,6 +246,7 @@ func (s *Store) syncActive() error {
 		s.dropped = max(s.dropped, size&^(pageSize-1))
 		s.behind = max(s.behind, size)
 	}
+	s.durable = max(s.durable, written)
 	s.syncs++
 	return nil
 }
@@ -278,6 +282,15 @@ func (s *Store) Syncs() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.syncs
+}
+
+// Durable reports how many bytes were written since Open, over all
+// segments, and how many of them are known to be on disk (an fsync
+// covering them returned).
+func (s *Store) Durable() (written, durable uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written, s.durable
 }
 
 // Segments lists every segment, sealed and active, in write order: the
@@ -348,6 +361,7 @@ func (s *Store) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("store: write %s: %w", s.name, err)
 	}
 	s.size += int64(n)
+	s.written += uint64(n)
 	s.dirty = true
 	if s.cfg.WriteBehind > 0 && s.size-s.behind >= s.cfg.WriteBehind {
 		select {
@@ -416,6 +430,7 @@ func (s *Store) rotateLocked() error {
 		s.syncs++
 		s.dirty = false
 	}
+	s.durable = s.written
 	dropCache(s.f, s.dropped, s.size)
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)

@@ -211,6 +211,9 @@ func TestBackgroundSync(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if w, d := s.Durable(); w != uint64(len(line(1))) || d != w {
+		t.Errorf("after the first fsync: %d bytes written, %d durable; want %d and %d", w, d, len(line(1)), len(line(1)))
+	}
 	// Nothing written since: no more fsyncs.
 	n := s.Syncs()
 	time.Sleep(50 * time.Millisecond)
@@ -225,6 +228,9 @@ func TestBackgroundSync(t *testing.T) {
 			t.Fatal("the second write was not synced")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if w, d := s.Durable(); d != w || w != uint64(len(line(1))+len(line(2))) {
+		t.Errorf("after the second fsync: %d bytes written, %d durable", w, d)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

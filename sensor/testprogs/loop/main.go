@@ -1,11 +1,17 @@
-// Command loop runs a syscall loop and prints how long it took, for the
-// overhead benchmark: each iteration is open+write+close of a file,
-// connect+send+close of a TCP socket, or fork+exec of a program and the
-// wait for its exit.
+// Command loop runs a syscall loop and prints how long an iteration took,
+// for the overhead and throughput benchmarks. Modes, one iteration each:
 //
-//	loop file DIR N     -> ns per iteration on stdout
-//	loop net ADDR N
-//	loop exec PROG N
+//	open DIR     open(DIR/loop.dat, O_RDONLY) + close (the file is made first)
+//	write DIR    one 64-byte pwrite to a file opened once in DIR
+//	file DIR     open(O_CREAT|O_TRUNC) + 64-byte write + close
+//	net ADDR     TCP socket + connect + 64-byte send + close
+//	exec PROG    fork + exec of PROG + wait for its exit
+//
+//	loop MODE TARGET N [RATE]  -> ns per iteration on stdout
+//
+// With RATE (iterations per second, 0 for none) the loop is paced: it
+// sleeps whenever it is ahead of RATE, so a run offers the sensor a known
+// event rate; it then prints the rate it achieved as a second line.
 package main
 
 import (
@@ -21,21 +27,77 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 4 {
-		fmt.Fprintln(os.Stderr, "usage: loop file|net DIR|ADDR N")
+	if len(os.Args) != 4 && len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: loop open|write|file|net|exec DIR|ADDR|PROG N [RATE]")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[3])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	if err != nil || n <= 0 {
+		fmt.Fprintln(os.Stderr, "loop: bad iteration count", os.Args[3])
 		os.Exit(2)
 	}
+	rate := 0.0
+	if len(os.Args) == 5 {
+		if rate, err = strconv.ParseFloat(os.Args[4], 64); err != nil || rate < 0 {
+			fmt.Fprintln(os.Stderr, "loop: bad rate", os.Args[4])
+			os.Exit(2)
+		}
+	}
+	run, err := workload(os.Args[1], os.Args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loop:", err)
+		os.Exit(2)
+	}
+	// Pacing looks at the clock every batch iterations, so it costs the
+	// loop nothing measurable.
+	const batch = 64
+	start := time.Now()
+	for i := range n {
+		if err := run(); err != nil {
+			fmt.Fprintln(os.Stderr, "loop:", err)
+			os.Exit(1)
+		}
+		if rate > 0 && i%batch == batch-1 {
+			due := start.Add(time.Duration(float64(i+1) / rate * 1e9))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+	took := time.Since(start)
+	fmt.Println(took.Nanoseconds() / int64(n))
+	if rate > 0 {
+		fmt.Println(int64(float64(n) / took.Seconds()))
+	}
+}
+
+func workload(mode, target string) (func() error, error) {
 	payload := make([]byte, 64)
-	var run func() error
-	switch os.Args[1] {
+	switch mode {
+	case "open":
+		path := filepath.Join(target, "loop.dat")
+		if err := os.WriteFile(path, payload, 0o600); err != nil {
+			return nil, err
+		}
+		return func() error {
+			fd, err := unix.Open(path, unix.O_RDONLY, 0)
+			if err != nil {
+				return err
+			}
+			return unix.Close(fd)
+		}, nil
+	case "write":
+		fd, err := unix.Open(filepath.Join(target, "loop.dat"), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			_, err := unix.Pwrite(fd, payload, 0)
+			return err
+		}, nil
 	case "file":
-		path := filepath.Join(os.Args[2], "loop.dat")
-		run = func() error {
+		path := filepath.Join(target, "loop.dat")
+		return func() error {
 			fd, err := unix.Open(path, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
 			if err != nil {
 				return err
@@ -44,15 +106,14 @@ func main() {
 				return err
 			}
 			return unix.Close(fd)
-		}
+		}, nil
 	case "net":
-		ap, err := netip.ParseAddrPort(os.Args[2])
+		ap, err := netip.ParseAddrPort(target)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
+			return nil, err
 		}
 		sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-		run = func() error {
+		return func() error {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 			if err != nil {
 				return err
@@ -66,11 +127,11 @@ func main() {
 				return err
 			}
 			return unix.Close(fd)
-		}
+		}, nil
 	case "exec":
-		argv := []string{os.Args[2]}
+		argv := []string{target}
 		attr := &syscall.ProcAttr{Env: []string{}}
-		run = func() error {
+		return func() error {
 			pid, err := syscall.ForkExec(argv[0], argv, attr)
 			if err != nil {
 				return err
@@ -83,17 +144,7 @@ func main() {
 				return fmt.Errorf("%s: %v", argv[0], ws)
 			}
 			return nil
-		}
-	default:
-		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
-		os.Exit(2)
+		}, nil
 	}
-	start := time.Now()
-	for range n {
-		if err := run(); err != nil {
-			fmt.Fprintln(os.Stderr, "loop:", err)
-			os.Exit(1)
-		}
-	}
-	fmt.Println(time.Since(start).Nanoseconds() / int64(n))
+	return nil, fmt.Errorf("unknown mode %q", mode)
 }
