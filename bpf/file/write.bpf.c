@@ -43,7 +43,7 @@ static __always_inline void emit_write_end(struct task_struct *task,
 	e->ino = a->ino;
 	e->dev = a->dev;
 	e->fflags = fflags | a->fflags | FFLAG_REGULAR;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e)));
 }
 
 static __always_inline void emit_write_start(struct task_struct *task,

@@ -47,14 +47,24 @@ static __always_inline void count_drop(__u32 cause, __u32 type)
 }
 
 /*
- * Ring buffer submit flags: wake the reader per record, or only once
- * wakeup_bytes are pending (the reader polls on a deadline meanwhile).
+ * Ring buffer submit flags for a record of @size bytes: wake the reader
+ * per record (wakeup_bytes 0), or only when the bytes pending cross a
+ * multiple of wakeup_bytes; the reader polls on a short deadline
+ * meanwhile. Waking on the crossing, not on every record above it,
+ * matters when the reader is behind: a wakeup per record would then
+ * cost the producer an irq_work each and slow it to the reader's pace.
+ * The crossing is looked for across this record whether or not it is
+ * already counted as pending (output vs. reserve): either way each
+ * crossing wakes the reader about once.
  */
-static __always_inline __u64 rb_flags(void)
+static __always_inline __u64 rb_flags(__u64 size)
 {
+	__u64 avail;
+
 	if (!wakeup_bytes)
 		return 0;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail / wakeup_bytes != (avail + size) / wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

@@ -17,9 +17,9 @@ const volatile bool match_agents = false;
 /* Vigil's own thread-group id: never recorded, so Vigil cannot trace itself. */
 const volatile __u32 self_tgid = 0;
 /*
- * Wake the reader only once this many bytes are pending; 0 wakes it for
- * every record. The reader polls on a short deadline either way, so a
- * quiet buffer is still drained.
+ * Wake the reader when the bytes pending cross a multiple of this (see
+ * rb_flags); 0 wakes it for every record. The reader polls on a short
+ * deadline either way, so a quiet buffer is still drained.
  */
 const volatile __u64 wakeup_bytes = 0;
 /*

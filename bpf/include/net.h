@@ -189,7 +189,7 @@ static __always_inline void net_event_submit(struct net_buf *b, __u32 data_len)
 	b->ev.hdr.size = size;
 	if (size > sizeof(*b))
 		return;
-	if (bpf_ringbuf_output(&events, b, size, rb_flags()))
+	if (bpf_ringbuf_output(&events, b, size, rb_flags(size)))
 		count_drop(DROP_RINGBUF_FULL, EVENT_NET);
 }
 
@@ -215,7 +215,7 @@ static __always_inline void emit_send_end(struct task_struct *task,
 	e->nflags = nflags;
 	e->sock_type = a->sock_type;
 	e->protocol = a->protocol;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e)));
 }
 
 /* Counts one more or one less aggregation entry (writes or sends) for tgid. */

@@ -152,7 +152,7 @@ static __always_inline void file_event_submit(struct file_buf *b, __u32 data_len
 	if (size > sizeof(*b))
 		return;
 	b->ev.hdr.size = size;
-	if (bpf_ringbuf_output(&events, b, size, rb_flags()))
+	if (bpf_ringbuf_output(&events, b, size, rb_flags(size)))
 		count_drop(DROP_RINGBUF_FULL, EVENT_FILE);
 }
 
@@ -216,7 +216,7 @@ static __always_inline bool submit_file_stash(struct task_struct *task,
 		e->flags = flags;
 		e->fd = fd;
 		e->ret = ret;
-		if (bpf_ringbuf_output(&events, e, size, rb_flags()))
+		if (bpf_ringbuf_output(&events, e, size, rb_flags(size)))
 			count_drop(DROP_RINGBUF_FULL, EVENT_FILE);
 		ok = true;
 	}

@@ -334,7 +334,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 		return 0;
 	e->hdr.flags = flags;
 	e->hdr.size = size;
-	if (bpf_ringbuf_output(&events, b, size, rb_flags()))
+	if (bpf_ringbuf_output(&events, b, size, rb_flags(size)))
 		count_drop(DROP_RINGBUF_FULL, EVENT_EXEC);
 	return 0;
 }

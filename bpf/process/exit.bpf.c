@@ -38,7 +38,7 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 			fill_header(&e->hdr, EVENT_EXIT, sizeof(*e), task, t);
 			e->exit_code = task->exit_code;
 			e->_pad = 0;
-			bpf_ringbuf_submit(e, rb_flags());
+			bpf_ringbuf_submit(e, rb_flags(sizeof(*e)));
 		} else {
 			count_drop(DROP_RINGBUF_FULL, EVENT_EXIT);
 		}

@@ -42,6 +42,6 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	e->child_start = child->start_boottime;
 	e->child_pid = ctgid;
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e)));
 	return 0;
 }
