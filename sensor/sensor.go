@@ -108,6 +108,7 @@ type Sensor struct {
 	log   *slog.Logger
 	loss  lossCounter
 	hooks Hooks
+	scope *scopeFilter
 	// Whether the LSM programs run, and if not, why.
 	usingLSM bool
 	lsmErr   error
@@ -133,6 +134,10 @@ func New(cfg Config) (*Sensor, error) {
 	}
 	s := &Sensor{cfg: cfg, log: cfg.Logger, hooks: ProbeHooks()}
 	if err := s.load(); err != nil {
+		return nil, err
+	}
+	if s.scope, err = mapScopeFilter(s.objs.ScopeFilter); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if err := s.SetAgents(cfg.AgentNames, cfg.AgentFiles); err != nil {
@@ -274,7 +279,7 @@ func clearMap(m *ebpf.Map) error {
 // children inherit the tree in the kernel.
 func (s *Sensor) Track(pid uint32, tree Tree) error {
 	v := vigilTree{RootStart: tree.RootStart, RootTgid: tree.RootPID, Agent: tree.Agent}
-	if err := s.objs.Tracked.Update(pid, &v, ebpf.UpdateAny); err != nil {
+	if err := s.trackInsert(pid, &v); err != nil {
 		return fmt.Errorf("track pid %d: %w", pid, err)
 	}
 	return nil
@@ -414,7 +419,7 @@ func (s *Sensor) Close() error {
 		errs = append(errs, l.Close())
 	}
 	s.links = nil
-	errs = append(errs, s.lsm.Close(), s.objs.Close())
+	errs = append(errs, s.scope.close(), s.lsm.Close(), s.objs.Close())
 	return errors.Join(errs...)
 }
 

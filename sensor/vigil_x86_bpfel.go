@@ -332,6 +332,7 @@ const (
 	vigilMapNetScratch             = "net_scratch"
 	vigilMapNetStash               = "net_stash"
 	vigilMapPathScratch            = "path_scratch"
+	vigilMapScopeFilter            = "scope_filter"
 	vigilMapSends                  = "sends"
 	vigilMapStrScratch             = "str_scratch"
 	vigilMapSysExitHandlers        = "sys_exit_handlers"
@@ -482,6 +483,7 @@ type vigilMapSpecs struct {
 	NetScratch      *ebpf.MapSpec `ebpf:"net_scratch"`
 	NetStash        *ebpf.MapSpec `ebpf:"net_stash"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
+	ScopeFilter     *ebpf.MapSpec `ebpf:"scope_filter"`
 	Sends           *ebpf.MapSpec `ebpf:"sends"`
 	StrScratch      *ebpf.MapSpec `ebpf:"str_scratch"`
 	SysExitHandlers *ebpf.MapSpec `ebpf:"sys_exit_handlers"`
@@ -546,6 +548,7 @@ type vigilMaps struct {
 	NetScratch      *ebpf.Map `ebpf:"net_scratch"`
 	NetStash        *ebpf.Map `ebpf:"net_stash"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
+	ScopeFilter     *ebpf.Map `ebpf:"scope_filter"`
 	Sends           *ebpf.Map `ebpf:"sends"`
 	StrScratch      *ebpf.Map `ebpf:"str_scratch"`
 	SysExitHandlers *ebpf.Map `ebpf:"sys_exit_handlers"`
@@ -567,6 +570,7 @@ func (m *vigilMaps) Close() error {
 		m.NetScratch,
 		m.NetStash,
 		m.PathScratch,
+		m.ScopeFilter,
 		m.Sends,
 		m.StrScratch,
 		m.SysExitHandlers,

@@ -320,6 +320,7 @@ const (
 	vigilLsmMapNetScratch       = "net_scratch"
 	vigilLsmMapNetStash         = "net_stash"
 	vigilLsmMapPathScratch      = "path_scratch"
+	vigilLsmMapScopeFilter      = "scope_filter"
 	vigilLsmMapSends            = "sends"
 	vigilLsmMapStrScratch       = "str_scratch"
 	vigilLsmMapSysExitHandlers  = "sys_exit_handlers"
@@ -400,6 +401,7 @@ type vigilLsmMapSpecs struct {
 	NetScratch      *ebpf.MapSpec `ebpf:"net_scratch"`
 	NetStash        *ebpf.MapSpec `ebpf:"net_stash"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
+	ScopeFilter     *ebpf.MapSpec `ebpf:"scope_filter"`
 	Sends           *ebpf.MapSpec `ebpf:"sends"`
 	StrScratch      *ebpf.MapSpec `ebpf:"str_scratch"`
 	SysExitHandlers *ebpf.MapSpec `ebpf:"sys_exit_handlers"`
@@ -450,6 +452,7 @@ type vigilLsmMaps struct {
 	NetScratch      *ebpf.Map `ebpf:"net_scratch"`
 	NetStash        *ebpf.Map `ebpf:"net_stash"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
+	ScopeFilter     *ebpf.Map `ebpf:"scope_filter"`
 	Sends           *ebpf.Map `ebpf:"sends"`
 	StrScratch      *ebpf.Map `ebpf:"str_scratch"`
 	SysExitHandlers *ebpf.Map `ebpf:"sys_exit_handlers"`
@@ -471,6 +474,7 @@ func (m *vigilLsmMaps) Close() error {
 		m.NetScratch,
 		m.NetStash,
 		m.PathScratch,
+		m.ScopeFilter,
 		m.Sends,
 		m.StrScratch,
 		m.SysExitHandlers,

@@ -71,9 +71,50 @@ static __always_inline __u64 rb_flags(__u64 size)
 
 /* ---- scope ---- */
 
+#define EEXIST 17
+
+static __always_inline __u64 *scope_slot(__u32 tgid)
+{
+	__u32 k = tgid & (SCOPE_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&scope_filter, &k);
+}
+
+/*
+ * May this process be tracked? False is certain (see scope_filter); this
+ * is the whole cost of a syscall of an untracked process.
+ */
+static __always_inline bool maybe_tracked(__u32 tgid)
+{
+	__u64 *n = scope_slot(tgid);
+
+	return n && *n;
+}
+
+/* Puts tgid in scope as part of tree t, counting a new key in the filter. */
+static __always_inline long track_insert(__u32 tgid, const struct tree *t)
+{
+	long err = bpf_map_update_elem(&tracked, &tgid, t, BPF_NOEXIST);
+	__u64 *n;
+
+	if (err == -EEXIST)
+		return bpf_map_update_elem(&tracked, &tgid, t, BPF_EXIST);
+	if (!err && (n = scope_slot(tgid)))
+		__sync_fetch_and_add(n, 1);
+	return err;
+}
+
+/* Takes tgid out of scope, and out of the filter if it was there. */
+static __always_inline void track_delete(__u32 tgid)
+{
+	__u64 *n;
+
+	if (!bpf_map_delete_elem(&tracked, &tgid) && (n = scope_slot(tgid)))
+		__sync_fetch_and_add(n, -1);
+}
+
 /*
  * The tree a process belongs to, or NULL. Vigil itself is never in scope.
- * This lookup is the whole cost of an event from an untracked process.
  */
 static __always_inline struct tree *scope_of(__u32 tgid)
 {

@@ -40,7 +40,8 @@ struct {
 /*
  * Thread-group ids in scope, with the tree they belong to. User space
  * inserts roots; fork copies the parent's entry to the child; exit
- * deletes. A lookup miss is the whole cost for an untracked process.
+ * deletes. Every insert and delete goes through track_insert and
+ * track_delete, which keep scope_filter (below) in step.
  * Size set at load.
  */
 struct {
@@ -49,6 +50,27 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tree);
 } tracked SEC(".maps");
+
+/*
+ * A counting filter in front of `tracked`, read first by the sys_exit
+ * dispatcher: slot (tgid & (SCOPE_SLOTS - 1)) counts the entries of
+ * `tracked` whose key falls there. Zero means the process is certainly
+ * not tracked, and its syscall costs this one array read (inlined by the
+ * verifier), not a tail call and a hash lookup. Non-zero (the process,
+ * or another in its slot, is tracked) goes on to the handler, which
+ * looks `tracked` up itself. Each insert of a new key adds one (fork and
+ * agent exec here, Sensor.Track through the memory-mapped array) and
+ * each delete of a present key subtracts one, so a count may err high,
+ * never low.
+ */
+#define SCOPE_SLOTS 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, SCOPE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} scope_filter SEC(".maps");
 
 /* Executable names (invoked basename or binary name) that start a tree. */
 struct {

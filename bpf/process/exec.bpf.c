@@ -254,7 +254,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 			root.root_start = task->start_boottime;
 			root.root_tgid = tgid;
 			root.agent = agent;
-			if (bpf_map_update_elem(&tracked, &tgid, &root, BPF_ANY))
+			if (track_insert(tgid, &root))
 				count_drop(DROP_TRACK_FULL, EVENT_EXEC);
 			t = &root;
 			flags |= FLAG_NEW_ROOT;

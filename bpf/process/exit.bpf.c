@@ -44,6 +44,6 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 		}
 	}
 	if (t)
-		bpf_map_delete_elem(&tracked, &tgid);
+		track_delete(tgid);
 	return 0;
 }

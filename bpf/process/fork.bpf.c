@@ -28,7 +28,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 
 	t = scope_of(ptgid);
-	if (t && bpf_map_update_elem(&tracked, &ctgid, t, BPF_ANY))
+	if (t && track_insert(ctgid, t))
 		count_drop(DROP_TRACK_FULL, EVENT_FORK);
 	if (!in_scope(t, ptgid))
 		return 0;
