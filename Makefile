@@ -60,7 +60,7 @@ test-short:
 # nothing lost), then, as root, the daemon's memory, the sensor's
 # overhead on open, write, network and fork+exec loops as ratios against
 # no sensor, the event rate it takes without loss and the loss beyond,
-# and an agent-like job's overhead (about six minutes).
+# and an agent-like job's overhead (about eight minutes).
 # One run, one report: every benchmark's output goes to
 # $(BENCH_DIR)/results.txt and, with the machine described, to
 # $(BENCH_DIR)/results.json (internal/benchreport). Ratios are taken

@@ -1,18 +1,11 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,80 +153,4 @@ func benchChild(agent sensor.Task, pid uint32, start uint64, comm string) sensor
 	child := agent
 	child.PID, child.TID, child.PPID, child.StartTime, child.Comm = pid, pid, agent.PID, start, comm
 	return child
-}
-
-// BenchmarkMemory measures the resident memory of a process holding what
-// the daemon holds: the loaded sensor (its maps live in the kernel, not
-// here) and the pipeline, idle, and then with 10,000 tracked processes
-// alive in the process table (each announced by a fork and an exec with
-// four arguments, as an agent's tree would). Run with -benchtime 1x.
-func BenchmarkMemory(b *testing.B) {
-	requireBPF(b)
-	for range b.N {
-		s, err := sensor.New(sensor.Config{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, err := newPipeline(pipelineConfig{Out: io.Discard, Log: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		idle := rssBytes(b)
-		now := sensor.BootNow()
-		tree, agent := benchAgent(now)
-		const n = 10000
-		for i := range n {
-			pid := uint32(5000 + i)
-			t := now + uint64(i)*1000
-			child := benchChild(agent, pid, t, "node")
-			evs := [...]sensor.Event{
-				{Kind: sensor.KindFork, KTime: t, Tree: tree, Task: agent, ChildPID: pid, ChildStart: t},
-				{Kind: sensor.KindExec, KTime: t + 10, Tree: tree, Task: child, Executable: "/usr/bin/node",
-					Args: []string{"node", "server.js", "--port", strconv.Itoa(3000 + i)}, Argc: 4, Cwd: "/home/dev/project"},
-			}
-			for j := range evs {
-				if err := p.HandleEvent(&evs[j]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if got := p.table.Len(); got < n {
-			b.Fatalf("process table holds %d processes, want at least %d", got, n)
-		}
-		tracked := rssBytes(b)
-		b.ReportMetric(float64(idle)/(1<<20), "rss-idle-MiB")
-		b.ReportMetric(float64(tracked)/(1<<20), "rss-10k-tracked-MiB")
-		_ = p.finish()
-		s.Close()
-	}
-}
-
-// rssBytes is the process's resident set after a garbage collection.
-func rssBytes(b *testing.B) uint64 {
-	b.Helper()
-	runtime.GC()
-	debug.FreeOSMemory()
-	n, err := residentBytes()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
-}
-
-// residentBytes is the process's resident set (VmRSS) now.
-func residentBytes() (uint64, error) {
-	st, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(st), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("VmRSS %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/self/status")
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,6 +187,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if where == "" {
 		where = cfg.Output.Dir
 	}
+	// Loading the programs parsed the kernel's BTF (megabytes, garbage
+	// now) and bootstrap read /proc: give that memory back before the
+	// steady state rather than keep it resident.
+	debug.FreeOSMemory()
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents), "intent_socket", cfg.Intent.Socket,
 		"hooks", s.Path(), "lsm_unused_because", lsmWhy(s), "kernel_offers", s.Hooks().String(),
 		"running_agents", roots, "output", where, "trace_all", cfg.Sensor.TraceAll)
@@ -345,8 +350,12 @@ func openOutput(o config.Output) (out io.Writer, existing io.Reader, closeOut fu
 		}
 		return f, f, closeFile, nil, nil
 	}
+	syncEvery := o.SyncInterval.Duration
+	if syncEvery == 0 {
+		syncEvery = -1 // never: the store's zero is its default
+	}
 	st, err = store.Open(store.Config{Dir: o.Dir, MaxBytes: o.MaxSegmentBytes,
-		MaxAge: o.MaxSegmentAge.Duration, Retention: o.Retention.Duration})
+		MaxAge: o.MaxSegmentAge.Duration, Retention: o.Retention.Duration, SyncEvery: syncEvery})
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

@@ -45,6 +45,10 @@ type Config struct {
 	Sinks         []Sink    `toml:"sink"`
 }
 
+// DefaultSyncInterval bounds how long a record the daemon wrote can wait
+// for an fsync: what a power loss can take.
+const DefaultSyncInterval = 20 * time.Millisecond
+
 // DefaultPath is where the daemon's configuration is installed
 // (deploy/vigil.service); vigil hook and vigil emit read the intent
 // socket's path from it.
@@ -176,6 +180,9 @@ type Output struct {
 	// Retention deletes sealed segments older than this ("0s": keep all),
 	// except under a legal hold (vigil hold).
 	Retention Duration `toml:"retention"`
+	// SyncInterval: records written are fsynced at least this often, off
+	// the write path ("0s": never, leaving it to the kernel's writeback).
+	SyncInterval Duration `toml:"sync_interval"`
 }
 
 // Sensor tunes the kernel side.
@@ -238,7 +245,7 @@ func DefaultAgents() []Agent {
 func Default() Config {
 	return Config{
 		DefaultAgents: true,
-		Output:        Output{Dir: DefaultOutputDir, MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour}},
+		Output:        Output{Dir: DefaultOutputDir, MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour}, SyncInterval: Duration{DefaultSyncInterval}},
 		Files:         DefaultFiles(),
 		Network:       Network{ReportInterval: Duration{time.Minute}},
 		Redaction:     Redaction{Enabled: true, Names: redact.DefaultNames, Marker: redact.DefaultMarker},

@@ -36,6 +36,7 @@ paths = ["/usr/local/bin/scripted"]
 
 [output]
 file = "/var/tmp/vigil.jsonl"
+sync_interval = "50ms"
 
 [sensor]
 trace_all = true
@@ -81,7 +82,8 @@ func TestLoadFull(t *testing.T) {
 		},
 		// A file set wins over the default segment store (the directory
 		// default stays, unused).
-		Output:    Output{Dir: DefaultOutputDir, File: "/var/tmp/vigil.jsonl", MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour}},
+		Output: Output{Dir: DefaultOutputDir, File: "/var/tmp/vigil.jsonl", MaxSegmentBytes: 64 << 20, MaxSegmentAge: Duration{time.Hour},
+			SyncInterval: Duration{50 * time.Millisecond}},
 		Sensor:    Sensor{TraceAll: true, RingBufferBytes: 16 << 20, MaxTracked: 4096, LossInterval: Duration{2 * time.Second}, LSM: "require"},
 		Processes: Table{ExitGrace: Duration{90 * time.Second}, MaxProcesses: 1000},
 		// Keys not set keep their defaults; a list set replaces the default list.

@@ -4,10 +4,14 @@
 //	open DIR     open(DIR/loop.dat, O_RDONLY) + close (the file is made first)
 //	write DIR    one 64-byte pwrite to a file opened once in DIR
 //	file DIR     open(O_CREAT|O_TRUNC) + 64-byte write + close
-//	net ADDR     TCP socket + connect + 64-byte send + close
+//	net ADDR     TCP socket + connect + 64-byte send + close (a reset)
 //	exec PROG    fork + exec of PROG + wait for its exit
 //
 //	loop MODE TARGET N [RATE]  -> ns per iteration on stdout
+//	loop sink ADDR             -> the address it listens on, then serves
+//
+// A sink accepts TCP connections on ADDR and reads each to its end, until
+// killed: the net loop's peer, in a process of its own.
 //
 // With RATE (iterations per second, 0 for none) the loop is paced: it
 // sleeps whenever it is ahead of RATE, so a run offers the sensor a known
@@ -16,6 +20,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,6 +33,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "sink" {
+		sink(os.Args[2])
+		return
+	}
 	if len(os.Args) != 4 && len(os.Args) != 5 {
 		fmt.Fprintln(os.Stderr, "usage: loop open|write|file|net|exec DIR|ADDR|PROG N [RATE]")
 		os.Exit(2)
@@ -113,9 +123,16 @@ func workload(mode, target string) (func() error, error) {
 			return nil, err
 		}
 		sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+		// Closing with a reset leaves no TIME_WAIT socket behind: tens of
+		// thousands of those would make later runs hunt for a free port.
+		linger := &unix.Linger{Onoff: 1, Linger: 0}
 		return func() error {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 			if err != nil {
+				return err
+			}
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, linger); err != nil {
+				unix.Close(fd)
 				return err
 			}
 			if err := unix.Connect(fd, sa); err != nil {
@@ -147,4 +164,24 @@ func workload(mode, target string) (func() error, error) {
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown mode %q", mode)
+}
+
+func sink(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loop:", err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loop:", err)
+			os.Exit(1)
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.Copy(io.Discard, c)
+		}()
+	}
 }
