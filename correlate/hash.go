@@ -73,6 +73,7 @@ type Hasher struct {
 	results []HashResult
 	ready   atomic.Int32
 	pending atomic.Int64 // jobs queued or being hashed
+	reads   atomic.Int64 // files read and hashed (the rest came from the cache)
 	wg      sync.WaitGroup
 	stop    chan struct{}
 }
@@ -177,7 +178,16 @@ func (h *Hasher) run() {
 				return
 			default:
 			}
-			h.finish(job, h.hash(job))
+			// The same content is often queued many times before its
+			// first hash is done (a binary exec'd in a burst, as git is):
+			// the later jobs take the first one's result.
+			h.mu.Lock()
+			sum, ok := h.cache[job.ID]
+			h.mu.Unlock()
+			if !ok {
+				sum = h.hash(job)
+			}
+			h.finish(job, sum)
 			h.pending.Add(-1)
 		}
 	}
@@ -196,6 +206,7 @@ func (h *Hasher) hash(job HashJob) string {
 		st.Size != job.ID.size || st.Mtim.Nano() != job.ID.mtime {
 		return "" // changed again since: this content is gone
 	}
+	h.reads.Add(1)
 	start := time.Now()
 	d := sha256.New()
 	n, err := io.Copy(d, io.LimitReader(f, h.cfg.MaxSize+1))

@@ -783,3 +783,30 @@ func TestTableWithoutHasher(t *testing.T) {
 		t.Errorf("exec without a hasher: hash %+v ExeHash %q", rec.Hash, rec.Process.ExeHash)
 	}
 }
+
+// A file requested again and again before its first hash is done (a
+// binary exec'd in a burst) is read once: every request still gets its
+// result, the later ones from the first's.
+func TestHasherQueuedDuplicatesReadOnce(t *testing.T) {
+	// A slow rate limit keeps the first job busy while the rest queue.
+	h := newTestHasher(t, HashConfig{BytesPerSec: 64 << 10})
+	path := filepath.Join(t.TempDir(), "git")
+	data := bytes.Repeat([]byte("x"), 16<<10) // a quarter of a second at that rate
+	dev, ino := writeTestFile(t, path, data)
+	const n = 20
+	for i := range n {
+		if _, state, _ := h.Request(HashJob{Path: path, Time: time.Unix(int64(i), 0)}, dev, ino); state != HashPending {
+			t.Fatalf("request %d: state %q, want pending (nothing cached yet)", i, state)
+		}
+	}
+	res := waitResults(t, h, n)
+	want := sha256Hex(data)
+	for i, r := range res {
+		if r.State != HashDone || r.SHA256 != want {
+			t.Errorf("result %d: %q %q, want done %s", i, r.State, r.SHA256, want)
+		}
+	}
+	if got := h.reads.Load(); got != 1 {
+		t.Errorf("the file was read %d times for %d queued requests, want once", got, n)
+	}
+}
