@@ -48,13 +48,15 @@ static __always_inline int record_open(struct task_struct *task,
 	if (ret >= 0)
 		f = fd_file(task, ret);
 	if (f) {
+		struct inode *inode = BPF_CORE_READ(f, f_inode);
+
 		e->fd = ret;
 		e->cookie = (__u64)f;
-		e->ino = BPF_CORE_READ(f, f_inode, i_ino);
-		e->dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+		e->ino = BPF_CORE_READ(inode, i_ino);
+		e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		e->fmode = BPF_CORE_READ(f, f_mode);
 		e->fflags |= FFLAG_PATH_EXACT;
-		if (is_regular(f))
+		if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) == S_IFREG)
 			e->fflags |= FFLAG_REGULAR;
 		len = append_path(b->data, 0, &f->f_path, pb, &e->fflags,
 				  FFLAG_PATH_CUT, EVENT_FILE);

@@ -164,6 +164,65 @@ static __always_inline void fill_header(struct event_header *hdr, __u16 type,
 /* ---- extract: absolute paths ---- */
 
 /*
+ * What a path walk reads of a dentry and of a mount, each in one probe
+ * read: in every kernel Vigil runs on, d_name follows d_parent in struct
+ * dentry, and mnt_mountpoint and the embedded vfsmount (whose first
+ * member is mnt_root) follow mnt_parent in struct mount. The layouts are
+ * checked against the running kernel's BTF at load (CO-RE offsets, so
+ * the check is a constant and the verifier keeps one branch); a kernel
+ * that differs gets a field-by-field walk.
+ */
+struct dentry_head {
+	struct dentry *parent;
+	__u64 hash_len;              /* qstr: hash, then len */
+	const unsigned char *name;
+};
+
+struct mount_head {
+	struct mount *parent;
+	struct dentry *mountpoint;
+	struct dentry *root;         /* mnt.mnt_root */
+};
+
+static __always_inline bool walk_heads_fit(void)
+{
+	__u32 parent = bpf_core_field_offset(struct dentry, d_parent);
+	__u32 mparent = bpf_core_field_offset(struct mount, mnt_parent);
+
+	return bpf_core_field_offset(struct dentry, d_name) == parent + 8 &&
+	       bpf_core_field_offset(struct mount, mnt_mountpoint) == mparent + 8 &&
+	       bpf_core_field_offset(struct mount, mnt) == mparent + 16 &&
+	       bpf_core_field_offset(struct vfsmount, mnt_root) == 0;
+}
+
+static __always_inline void read_dentry_head(struct dentry_head *h,
+					     struct dentry *d)
+{
+	/* A failed read leaves *h zeroed: the walk ends there. */
+	if (walk_heads_fit()) {
+		bpf_probe_read_kernel(h, sizeof(*h), (void *)d +
+				      bpf_core_field_offset(struct dentry, d_parent));
+		return;
+	}
+	h->parent = BPF_CORE_READ(d, d_parent);
+	h->hash_len = (__u64)BPF_CORE_READ(d, d_name.len) << 32;
+	h->name = BPF_CORE_READ(d, d_name.name);
+}
+
+static __always_inline void read_mount_head(struct mount_head *h,
+					    struct mount *m)
+{
+	if (walk_heads_fit()) {
+		bpf_probe_read_kernel(h, sizeof(*h), (void *)m +
+				      bpf_core_field_offset(struct mount, mnt_parent));
+		return;
+	}
+	h->parent = BPF_CORE_READ(m, mnt_parent);
+	h->mountpoint = BPF_CORE_READ(m, mnt_mountpoint);
+	h->root = BPF_CORE_READ(m, mnt.mnt_root);
+}
+
+/*
  * Builds the absolute path of @path backwards in pb->buf, ending at
  * VIGIL_PATH_MAX, crossing mount points up to the root of the task's mount
  * namespace (a chroot is not a boundary: the path is the one the host
@@ -173,30 +232,42 @@ static __always_inline void fill_header(struct event_header *hdr, __u16 type,
  * result then holds the innermost components.
  *
  * bpf_d_path() would do this, but it is only allowed in LSM and fentry
- * programs, which this sensor cannot rely on.
+ * programs, which this sensor cannot rely on. Each component costs two
+ * probe reads (the dentry's parent and name, then the name's bytes), a
+ * mount crossing one.
  */
 static __always_inline __u32 path_walk(const struct path *path,
 				       struct path_buf *pb, bool *truncated)
 {
-	struct dentry *dentry = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
-	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct path p = {};
+	struct dentry *dentry, *mnt_root;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry_head dh;
+	struct mount_head mh;
 	bool done = false;
+
+	/* struct path is two pointers, mnt and dentry: one read. */
+	bpf_core_read(&p, sizeof(p), path);
+	dentry = p.dentry;
+	vfsmnt = p.mnt;
+	mnt = container_of(vfsmnt, struct mount, mnt);
+	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 
 	*truncated = false;
 	pb->pos = VIGIL_PATH_MAX;
 	for (int i = 0; i < MAX_PATH_DEPTH; i++) {
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-
-		if (dentry == mnt_root || dentry == parent) {
-			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-
+		read_dentry_head(&dh, dentry);
+		if (dentry == mnt_root || dentry == dh.parent) {
+			read_mount_head(&mh, mnt);
 			/* Root of a mount: continue in the parent mount. */
-			if (dentry == mnt_root && mnt != mnt_parent) {
-				dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-				mnt = mnt_parent;
-				mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			if (dentry == mnt_root && mnt != mh.parent) {
+				struct mount *up = mh.parent;
+
+				dentry = mh.mountpoint;
+				mnt = up;
+				read_mount_head(&mh, up);
+				mnt_root = mh.root;
 				continue;
 			}
 			/* Root of the namespace (or a detached tree). */
@@ -204,8 +275,7 @@ static __always_inline __u32 path_walk(const struct path *path,
 			break;
 		}
 
-		__u32 len = BPF_CORE_READ(dentry, d_name.len);
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+		__u32 len = dh.hash_len >> 32;
 		__u32 pos = pb->pos;
 
 		if (len > NAME_MAX_LEN)
@@ -217,11 +287,11 @@ static __always_inline __u32 path_walk(const struct path *path,
 		}
 		pos -= len;
 		bpf_probe_read_kernel(&pb->buf[pos & (VIGIL_PATH_MAX - 1)],
-				      len & NAME_MAX_LEN, name);
+				      len & NAME_MAX_LEN, dh.name);
 		pos -= 1;
 		pb->buf[pos & (VIGIL_PATH_MAX - 1)] = '/';
 		pb->pos = pos;
-		dentry = parent;
+		dentry = dh.parent;
 	}
 	if (!done)
 		*truncated = true;

@@ -40,19 +40,27 @@ static __always_inline bool syscall_in_scope(struct task_struct *task,
 	return in_scope(*t, tgid) && !is_compat(task);
 }
 
-/* The open file behind a descriptor of task, or NULL. */
+/*
+ * The open file behind a descriptor of task, or NULL. task is the
+ * current task's BTF pointer: its file table is read with plain loads;
+ * only the array slot, at a variable index, takes a probe read.
+ */
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
+	struct files_struct *files;
 	struct fdtable *fdt;
 	struct file **fds;
 	struct file *f = NULL;
 
 	if (fd < 0)
 		return NULL;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+	files = task->files;
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fdt = files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
+		return NULL;
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
 }
