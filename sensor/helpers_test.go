@@ -149,6 +149,24 @@ func gated(t testing.TB, s *Sensor, agent uint32, argv ...string) (*exec.Cmd, Tr
 	return cmd, tree
 }
 
+// waitTreeGone waits until no process of tree is tracked any more: every
+// record of the tree is then in the ring buffer.
+func waitTreeGone(t testing.TB, s *Sensor, tree Tree) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		n, err := s.TreeSize(tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d processes of the tree still tracked", n)
+		}
+	}
+}
+
 // inTree keeps the events of one tree.
 func inTree(evs []Event, tree Tree) []Event {
 	var out []Event

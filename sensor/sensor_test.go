@@ -395,16 +395,7 @@ func TestLossAccounting(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		size, err := s.TreeSize(tree)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if size == 0 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitTreeGone(t, s, tree)
 	col := &collector{notify: make(chan struct{}, 1)}
 	r := &running{Sensor: s, col: col, done: make(chan error, 1)}
 	ctx, cancel := contextWithCancel()

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -69,18 +68,7 @@ func TestWakeupOnlyOnCrossing(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		n, err := s.TreeSize(tree)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tree still has %d processes", n)
-		}
-	}
+	waitTreeGone(t, s, tree)
 	woken := irqWorkInterrupts(t) - before
 
 	// Read what was buffered: every open must be there, nothing lost.

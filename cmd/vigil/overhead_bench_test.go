@@ -278,9 +278,9 @@ func runPlain(b *testing.B, args ...string) loopResult {
 	return parseLoop(b, out)
 }
 
-// runTraced runs the loop as the root of a tracked tree, as vigil trace
-// does, and returns what it printed.
-func runTraced(b *testing.B, d *benchDaemon, args ...string) loopResult {
+// traceRun runs args as the root of a tracked tree, as vigil trace does,
+// and returns what it printed.
+func traceRun(b *testing.B, d *benchDaemon, args ...string) []byte {
 	b.Helper()
 	var out bytes.Buffer
 	tr := &tracer{log: slog.New(slog.DiscardHandler)}
@@ -291,7 +291,13 @@ func runTraced(b *testing.B, d *benchDaemon, args ...string) loopResult {
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("%v: %v", args, err)
 	}
-	return parseLoop(b, out.Bytes())
+	return out.Bytes()
+}
+
+// runTraced runs the loop tracked and returns what it printed.
+func runTraced(b *testing.B, d *benchDaemon, args ...string) loopResult {
+	b.Helper()
+	return parseLoop(b, traceRun(b, d, args...))
 }
 
 // BenchmarkOverhead measures what the sensor costs a workload, as ratios
@@ -520,7 +526,7 @@ func BenchmarkAgentJob(b *testing.B) {
 	keys := benchKeys(b)
 	work := b.TempDir()
 	const (
-		rounds = 5
+		rounds = 9
 		steps  = 40
 	)
 	args := []string{"/bin/bash", script, work, api.URL, strconv.Itoa(steps)}
@@ -550,18 +556,7 @@ func BenchmarkAgentJob(b *testing.B) {
 			none = append(none, timed(plain))
 			d := startBenchDaemon(b, keys, false)
 			untracked = append(untracked, timed(plain))
-			tracked = append(tracked, timed(func() []byte {
-				var out bytes.Buffer
-				tr := &tracer{log: slog.New(slog.DiscardHandler)}
-				cmd, _, err := tr.start(d.s, traceOptions{Path: args[0], Args: args}, &out)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := cmd.Wait(); err != nil {
-					b.Fatalf("agent job, tracked: %v", err)
-				}
-				return out.Bytes()
-			}))
+			tracked = append(tracked, timed(func() []byte { return traceRun(b, d, args...) }))
 			d.settle()
 			d.stop(b)
 			delivered += d.h.delivered.Load()
