@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,20 @@ func (f *fullUntil) Write(p []byte) (int, error) {
 // sealing; when space returns a disk_full loss record counts them, and
 // the chain still verifies.
 func TestWriterDiskFull(t *testing.T) {
+	for name, newWriter := range writerKinds {
+		t.Run(name, func(t *testing.T) { testWriterDiskFull(t, newWriter) })
+	}
+}
+
+// writerKinds are the sealed Writers: synchronous, and pipelined.
+var writerKinds = map[string]func(io.Writer, *Encoder, *chain.Chain, []byte) *Writer{
+	"sync": func(w io.Writer, enc *Encoder, ch *chain.Chain, start []byte) *Writer {
+		return NewSealedWriter(w, enc, ch, start)
+	},
+	"pipelined": NewPipelinedWriter,
+}
+
+func testWriterDiskFull(t *testing.T, newWriter func(io.Writer, *Encoder, *chain.Chain, []byte) *Writer) {
 	keyDir := filepath.Join(t.TempDir(), "keys")
 	if _, _, err := chain.Keygen(keyDir); err != nil {
 		t.Fatal(err)
@@ -39,7 +54,7 @@ func TestWriterDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := &fullUntil{}
-	w := NewSealedWriter(dst, NewEncoder(testIdentity, testNow), ch, start)
+	w := newWriter(dst, NewEncoder(testIdentity, testNow), ch, start)
 	w.MaxPending = 8 << 10
 	rec := testRecords()[1].rec
 	if err := w.Flush(); err != nil {

@@ -29,6 +29,9 @@ type canonicalSealer interface {
 	AppendCanonicalAt(dst, record []byte, sp chain.Splice) ([]byte, error)
 }
 
+// errWriterClosed: a pipelined Writer was used after Close.
+var errWriterClosed = errors.New("write records: writer closed")
+
 // flushAt is how much the Writer buffers before writing (it also writes
 // whenever its caller flushes: when the sensor idles, and at least once a
 // second). Large writes cost the kernel less per byte: into a store
@@ -48,7 +51,11 @@ type Writer struct {
 	enc        *Encoder
 	w          io.Writer
 	sealer     Sealer
-	buf        []byte // whole lines not yet written
+	pipe       *sealer        // the second stage of a pipelined Writer
+	pipeDone   bool           // Close stopped pipe
+	plan       *chain.Planner // numbers records ahead of pipe
+	cur        *batch         // records encoded, not yet sent to pipe
+	buf        []byte         // whole lines not yet written
 	line       []byte
 	MaxPending int    // bytes held while the destination is full; default 32 MiB
 	full       bool   // the last write failed for lack of space
@@ -67,8 +74,22 @@ func NewSealedWriter(w io.Writer, enc *Encoder, sealer Sealer, start []byte) *Wr
 	return &Writer{enc: enc, w: w, sealer: sealer, buf: append([]byte(nil), start...)}
 }
 
+// NewPipelinedWriter is NewSealedWriter for a chain, with the sealing
+// and writing on a goroutine of the Writer's own (see sealing.go): Write
+// encodes and numbers the record and hands it on. Flush and Close wait
+// for the second stage; an error there is returned by the next Write,
+// Flush or Close. Close must be called to stop the goroutine.
+func NewPipelinedWriter(w io.Writer, enc *Encoder, ch *chain.Chain, start []byte) *Writer {
+	pw := &Writer{enc: enc, w: w, pipe: newSealer(ch, w, start), plan: ch.Planner()}
+	pw.cur = <-pw.pipe.free
+	return pw
+}
+
 // Write encodes and buffers one record.
 func (w *Writer) Write(r *correlate.Record) error {
+	if w.pipe != nil {
+		return w.writePipelined(r)
+	}
 	if w.full && len(w.buf) >= w.maxPending() {
 		w.dropped++
 		return nil
@@ -98,6 +119,86 @@ func (w *Writer) Write(r *correlate.Record) error {
 	return nil
 }
 
+// writePipelined encodes r into the current batch, numbered as the
+// chain will number it, and sends the batch on once it is full. While
+// the destination is full and the second stage holds MaxPending bytes,
+// records are dropped here, before they are numbered, so the chain stays
+// whole.
+func (w *Writer) writePipelined(r *correlate.Record) error {
+	if w.pipeDone {
+		return errWriterClosed
+	}
+	if err := w.pipe.failed(); err != nil {
+		return err
+	}
+	if w.pipe.full.Load() && int(w.pipe.pending.Load()) >= w.maxPending() {
+		w.dropped++
+		return nil
+	}
+	seq, checkpoint := w.plan.Next()
+	w.enc.SetSequence(seq - 1)
+	b := w.cur
+	b.buf = w.enc.Append(b.buf, r)
+	b.items = append(b.items, batchItem{end: len(b.buf), sp: w.enc.Splice(), checkpoint: checkpoint})
+	if len(b.buf) >= batchBytes || len(b.items) >= batchRecords {
+		w.send()
+	}
+	return nil
+}
+
+// send hands the current batch to the second stage and takes a free one.
+func (w *Writer) send() {
+	if len(w.cur.items) == 0 {
+		return
+	}
+	w.pipe.in <- w.cur
+	w.cur = <-w.pipe.free
+}
+
+// flushPipelined sends what is encoded and waits until the second stage
+// has sealed and written it (or holds it, the destination being full);
+// once space is back, records dropped meanwhile get their loss record.
+func (w *Writer) flushPipelined() error {
+	if w.pipeDone {
+		return errWriterClosed
+	}
+	w.send()
+	if err := w.pipe.request(opFlush); err != nil {
+		return err
+	}
+	if w.dropped > 0 && !w.pipe.full.Load() {
+		n := w.dropped
+		w.dropped = 0
+		w.lossEv = sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDiskFull, Count: n}}
+		if err := w.Write(&correlate.Record{Event: &w.lossEv, Time: time.Now()}); err != nil {
+			return err
+		}
+		return w.flushPipelined()
+	}
+	return nil
+}
+
+func (w *Writer) closePipelined() error {
+	if w.pipeDone {
+		return errWriterClosed
+	}
+	if err := w.flushPipelined(); err != nil {
+		_ = w.pipe.request(opClose)
+		w.pipeDone = true
+		return err
+	}
+	err := w.pipe.request(opClose)
+	w.pipeDone = true
+	full, held := w.pipe.full.Load(), w.pipe.pending.Load()
+	if err != nil {
+		return err
+	}
+	if full || w.dropped > 0 {
+		return fmt.Errorf("write records: destination full: %d bytes held, %d records dropped", held, w.dropped)
+	}
+	return nil
+}
+
 func (w *Writer) maxPending() int {
 	if w.MaxPending > 0 {
 		return w.MaxPending
@@ -115,6 +216,9 @@ func (w *Writer) Dropped() uint64 { return w.dropped }
 // Flush writes buffered records out. A full destination is not an error:
 // the records stay buffered for the next flush.
 func (w *Writer) Flush() error {
+	if w.pipe != nil {
+		return w.flushPipelined()
+	}
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -145,6 +249,9 @@ func (w *Writer) Flush() error {
 // Close seals the chain, if any, and flushes. Records still held because
 // the destination is full are an error here.
 func (w *Writer) Close() error {
+	if w.pipe != nil {
+		return w.closePipelined()
+	}
 	// Write what is held first, so a loss report is sealed like the rest.
 	if err := w.Flush(); err != nil {
 		return err

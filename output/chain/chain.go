@@ -105,18 +105,67 @@ func (c *Chain) Sequence() uint64 { return c.seq }
 // fields; its event.sequence is replaced) and appends it, newline
 // terminated, to dst — followed by a checkpoint when the epoch is over.
 func (c *Chain) Append(dst, record []byte) ([]byte, error) {
+	dst, err := c.sealRecord(dst, record)
+	if err != nil {
+		return dst, err
+	}
+	return c.endEpochIfDue(dst)
+}
+
+// sealRecord parses, numbers and seals one record, without ending the
+// epoch.
+func (c *Chain) sealRecord(dst, record []byte) ([]byte, error) {
 	n, err := c.p.parse(record)
 	if err != nil {
 		return dst, err
 	}
-	if dst, err = c.seal(dst, n); err != nil {
-		return dst, err
-	}
+	return c.seal(dst, n)
+}
+
+// endEpochIfDue appends a checkpoint when the epoch has had its records
+// or its time.
+func (c *Chain) endEpochIfDue(dst []byte) ([]byte, error) {
 	if c.inEpoch >= c.cfg.EpochRecords || c.cfg.Now().Sub(c.epochStart) >= c.cfg.EpochPeriod {
 		return c.Checkpoint(dst)
 	}
 	return dst, nil
 }
+
+// Planner numbers records and decides where epochs end ahead of the
+// chain, by the chain's rules (EpochRecords, EpochPeriod), for a writer
+// that encodes records on one goroutine and seals them with
+// AppendPlanned on another: the sequence it gives each record is the
+// one the chain will give it, and after a record whose Next says
+// checkpoint the writer passes checkpoint=true, so the checkpoint takes
+// the sequence the planner skipped.
+type Planner struct {
+	seq     uint64
+	inEpoch int
+	start   time.Time
+	cfg     Config
+}
+
+// Planner starts planning from the chain's state now; the chain must be
+// sealed only through AppendPlanned from then on.
+func (c *Chain) Planner() *Planner {
+	return &Planner{seq: c.seq, inEpoch: c.inEpoch, start: c.epochStart, cfg: c.cfg}
+}
+
+// Next numbers the next record and says whether a checkpoint follows it.
+func (p *Planner) Next() (seq uint64, checkpoint bool) {
+	p.seq++
+	seq = p.seq
+	p.inEpoch++
+	if now := p.cfg.Now(); p.inEpoch >= p.cfg.EpochRecords || now.Sub(p.start) >= p.cfg.EpochPeriod {
+		p.seq++ // the checkpoint's
+		p.inEpoch, p.start = 0, now
+		checkpoint = true
+	}
+	return seq, checkpoint
+}
+
+// Sequence is the sequence of the last record (or checkpoint) planned.
+func (p *Planner) Sequence() uint64 { return p.seq }
 
 // Checkpoint ends the epoch: a signed checkpoint record, then the MAC
 // key moves to the next epoch.

@@ -18,10 +18,20 @@ var errNoFastPath = errors.New("record not shaped for in-place sealing")
 // writes exactly such records). It splices the integrity fields into
 // the record without parsing it, and otherwise falls back to Append.
 func (c *Chain) AppendCanonical(dst, record []byte) ([]byte, error) {
+	dst, err := c.sealCanonical(dst, record)
+	if err != nil {
+		return dst, err
+	}
+	return c.endEpochIfDue(dst)
+}
+
+// sealCanonical seals a record as AppendCanonical does, without ending
+// the epoch.
+func (c *Chain) sealCanonical(dst, record []byte) ([]byte, error) {
 	record = bytes.TrimSuffix(record, []byte("\n"))
 	vigilAt, hashAt, err := c.splicePoints(record)
 	if err != nil {
-		return c.Append(dst, record)
+		return c.sealRecord(dst, record)
 	}
 	return c.splice(dst, record, vigilAt, hashAt)
 }
@@ -39,13 +49,37 @@ type Splice struct {
 // its encoder reports. They are checked, not trusted: a record they do
 // not fit is sealed the slow way.
 func (c *Chain) AppendCanonicalAt(dst, record []byte, sp Splice) ([]byte, error) {
+	dst, err := c.sealCanonicalAt(dst, record, sp)
+	if err != nil {
+		return dst, err
+	}
+	return c.endEpochIfDue(dst)
+}
+
+// AppendPlanned seals a record as AppendCanonicalAt does, and ends the
+// epoch after it exactly when told: for a writer that numbers records
+// before the chain seals them, deciding epoch ends with a Planner.
+func (c *Chain) AppendPlanned(dst, record []byte, sp Splice, checkpoint bool) ([]byte, error) {
+	if sp.Sequence != c.seq+1 {
+		// The planner and the chain disagree: sealing would renumber a
+		// record whose sequence its writer already handed out.
+		return dst, fmt.Errorf("planned sequence %d, the chain's next is %d", sp.Sequence, c.seq+1)
+	}
+	dst, err := c.sealCanonicalAt(dst, record, sp)
+	if err != nil || !checkpoint {
+		return dst, err
+	}
+	return c.Checkpoint(dst)
+}
+
+func (c *Chain) sealCanonicalAt(dst, record []byte, sp Splice) ([]byte, error) {
 	record = bytes.TrimSuffix(record, []byte("\n"))
 	if sp.Sequence != c.seq+1 || sp.VigilAt >= sp.HashAt || sp.HashAt >= len(record) ||
 		!bytes.HasPrefix(record, []byte(`{"@timestamp":`)) ||
 		!bytes.HasSuffix(record[:sp.VigilAt], []byte(`,"Vigil":{`)) ||
 		bytes.HasPrefix(record[sp.VigilAt:], []byte(`"chain"`)) ||
 		!bytes.HasPrefix(record[sp.HashAt:], []byte(`,"kind":`)) {
-		return c.AppendCanonical(dst, record)
+		return c.sealCanonical(dst, record)
 	}
 	return c.splice(dst, record, sp.VigilAt, sp.HashAt)
 }
@@ -86,9 +120,6 @@ func (c *Chain) splice(dst, record []byte, vigilAt, hashAt int) ([]byte, error) 
 	}
 	c.prev = *h
 	c.inEpoch++
-	if c.inEpoch >= c.cfg.EpochRecords || c.cfg.Now().Sub(c.epochStart) >= c.cfg.EpochPeriod {
-		return c.Checkpoint(dst)
-	}
 	return dst, nil
 }
 
