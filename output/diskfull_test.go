@@ -3,7 +3,6 @@ package output
 import (
 	"bytes"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -81,16 +80,7 @@ func testWriterDiskFull(t *testing.T, newWriter func(io.Writer, *Encoder, *chain
 	if !strings.Contains(out, `"cause":"disk_full"`) || !strings.Contains(out, `"count":`) {
 		t.Fatal("no disk_full loss record")
 	}
-	path := filepath.Join(t.TempDir(), "log.jsonl")
-	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := chain.ReadPublicKey(filepath.Join(keyDir, chain.PubKeyFile))
-	mac0, _ := chain.ReadMACKey0(filepath.Join(keyDir, chain.MACKey0File))
-	rep, err := (&chain.Verifier{Pub: pub, MAC0: mac0}).Verify(path)
-	if err != nil || !rep.OK() {
-		t.Fatalf("the log does not verify after a disk-full spell: %v %v", err, rep.Problems)
-	}
+	rep := verifyLog(t, keyDir, []byte(out))
 	if rep.Records != int(100-dropped)+4 { // start, kept records, loss record, checkpoint, seal
 		t.Errorf("%d records in the log, %d kept", rep.Records, 100-dropped)
 	}

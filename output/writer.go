@@ -167,15 +167,21 @@ func (w *Writer) flushPipelined() error {
 		return err
 	}
 	if w.dropped > 0 && !w.pipe.full.Load() {
-		n := w.dropped
-		w.dropped = 0
-		w.lossEv = sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDiskFull, Count: n}}
-		if err := w.Write(&correlate.Record{Event: &w.lossEv, Time: time.Now()}); err != nil {
+		if err := w.reportDropped(); err != nil {
 			return err
 		}
 		return w.flushPipelined()
 	}
 	return nil
+}
+
+// reportDropped writes the disk_full loss record for the records dropped
+// while the destination was full: in the chain like any record.
+func (w *Writer) reportDropped() error {
+	n := w.dropped
+	w.dropped = 0
+	w.lossEv = sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDiskFull, Count: n}}
+	return w.Write(&correlate.Record{Event: &w.lossEv, Time: time.Now()})
 }
 
 func (w *Writer) closePipelined() error {
@@ -233,12 +239,8 @@ func (w *Writer) Flush() error {
 	}
 	w.buf = w.buf[:0]
 	w.full = false
-	if w.dropped > 0 {
-		// Space is back: say what was lost, in the chain like any record.
-		n := w.dropped
-		w.dropped = 0
-		w.lossEv = sensor.Event{Kind: sensor.KindLoss, Loss: sensor.Loss{Cause: sensor.CauseDiskFull, Count: n}}
-		if err := w.Write(&correlate.Record{Event: &w.lossEv, Time: time.Now()}); err != nil {
+	if w.dropped > 0 { // space is back: say what was lost
+		if err := w.reportDropped(); err != nil {
 			return err
 		}
 		return w.Flush()
