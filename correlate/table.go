@@ -98,7 +98,7 @@ type Process struct {
 	Parent   *Process    // nil when unknown
 	Exited   bool
 	End      time.Time
-	ExitCode int
+	ExitCode int64
 	Signal   syscall.Signal
 	CoreDump bool
 	files    map[uint64]string       // open files being written: cookie -> path

@@ -200,7 +200,7 @@ func TestExit(t *testing.T) {
 	tests := []struct {
 		name   string
 		status uint32
-		code   int
+		code   int64
 		sig    syscall.Signal
 		core   bool
 	}{

@@ -307,7 +307,7 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	j.str("entity_id", p.EntityID)
 	j.strNonEmpty("executable", p.Executable)
 	if k == sensor.KindExit {
-		j.int("exit_code", int64(p.ExitCode))
+		j.int("exit_code", p.ExitCode)
 	}
 	j.open("group")
 	j.uintStr("id", uint64(p.EGID))

@@ -11,20 +11,20 @@ const (
 )
 
 // MaxCorrelationID is the longest VIGIL_CORRELATION_ID value accepted.
-const MaxCorrelationID = int(vigilEnvLimitVIGIL_CORR_ID_MAX)
+const MaxCorrelationID = 128
 
 // EnvScanBytes bounds the kernel's search of an environment: the strings
 // that start in its first EnvScanBytes bytes are looked at (and at most
 // EnvScanSteps reads of 255 bytes). Beyond that an exec record says
 // [FlagEnvTruncated] unless both ids were found.
 const (
-	EnvScanBytes = int(vigilEnvLimitVIGIL_ENV_SCAN_MAX)
-	EnvScanSteps = int(vigilEnvLimitVIGIL_ENV_SCAN_STEPS)
+	EnvScanBytes = 32768
+	EnvScanSteps = 1024
 )
 
 // Lengths of a version-00 traceparent and of its parts.
 const (
-	traceparentLen = int(vigilEnvLimitVIGIL_TRACEPARENT_MAX) // "00-" trace-id "-" parent-id "-" flags
+	traceparentLen = 55 // "00-" trace-id "-" parent-id "-" flags
 	traceIDLen     = 32
 	spanIDLen      = 16
 )

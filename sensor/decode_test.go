@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -628,7 +630,7 @@ func TestDecodeFileStrings(t *testing.T) {
 func TestDecodeExitStatus(t *testing.T) {
 	for _, tc := range []struct {
 		status uint32
-		code   int
+		code   int64
 		sig    syscall.Signal
 		core   bool
 	}{

@@ -4,21 +4,19 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Kind is what an [Event] reports.
 type Kind uint8
 
 const (
-	KindFork Kind = Kind(vigilEventTypeEVENT_FORK) // a process created a process
-	KindExec Kind = Kind(vigilEventTypeEVENT_EXEC) // a process replaced its program
-	KindExit Kind = Kind(vigilEventTypeEVENT_EXIT) // a process ended
-	KindFile Kind = Kind(vigilEventTypeEVENT_FILE) // a file action (see File)
-	KindNet  Kind = Kind(vigilEventTypeEVENT_NET)  // a network action (see Net)
-	KindLoss Kind = 0x80                           // records or fields were lost
-	KindHash Kind = 0x81                           // a file's hash, computed after its record (user space only)
+	KindFork Kind = Kind(1) // a process created a process
+	KindExec Kind = Kind(2) // a process replaced its program
+	KindExit Kind = Kind(3) // a process ended
+	KindFile Kind = Kind(4) // a file action (see File)
+	KindNet  Kind = Kind(5) // a network action (see Net)
+	KindLoss Kind = 0x80    // records or fields were lost
+	KindHash Kind = 0x81    // a file's hash, computed after its record (user space only)
 	// Records that do not come from the kernel: what agents declared, and
 	// how Vigil judged it (user space only).
 	KindIntent  Kind = 0x82 // an intent an agent reported
@@ -53,14 +51,15 @@ func (k Kind) String() string {
 type Flags uint16
 
 const (
-	FlagExeTruncated   = Flags(vigilEventFlagFLAG_EXE_TRUNCATED)   // Executable was cut short
-	FlagArgsTruncated  = Flags(vigilEventFlagFLAG_ARGS_TRUNCATED)  // Args were cut short
-	FlagCwdTruncated   = Flags(vigilEventFlagFLAG_CWD_TRUNCATED)   // Cwd was cut short
-	FlagArgsUnreadable = Flags(vigilEventFlagFLAG_ARGS_UNREADABLE) // Args could not be read
-	FlagNewRoot        = Flags(vigilEventFlagFLAG_NEW_ROOT)        // this exec started an agent tree
-	FlagEnvTruncated   = Flags(vigilEventFlagFLAG_ENV_TRUNCATED)   // the environment was larger than the part scanned for correlation ids: a missing id may be beyond it
+	FlagExeTruncated   = Flags(1)  // Executable was cut short
+	FlagArgsTruncated  = Flags(2)  // Args were cut short
+	FlagCwdTruncated   = Flags(4)  // Cwd was cut short
+	FlagArgsUnreadable = Flags(8)  // Args could not be read
+	FlagNewRoot        = Flags(16) // this exec started an agent tree
+	FlagEnvTruncated   = Flags(32) // the environment was larger than the part scanned for correlation ids: a missing id may be beyond it
 
-	// Set by the decoder, not the kernel (the kernel's flags stay below 1<<14).
+	// Set by user space, not the kernel (the kernel's flags stay below 1<<13).
+	FlagNativeExit           Flags = 1 << 13 // exit: NativeExit holds the exit code (adapters for other platforms)
 	FlagCorrelationIDInvalid Flags = 1 << 14 // VIGIL_CORRELATION_ID was set but is not a valid id: CorrelationID left empty
 	FlagTraceparentInvalid   Flags = 1 << 15 // TRACEPARENT was set but is not a valid W3C traceparent: TraceID and SpanID left empty
 )
@@ -94,14 +93,14 @@ type Task struct {
 type Cause uint8
 
 const (
-	CauseRingbufFull Cause = Cause(vigilDropCauseDROP_RINGBUF_FULL) // records lost: ring buffer full
-	CauseTruncated   Cause = Cause(vigilDropCauseDROP_TRUNCATED)    // strings cut short (records kept, flagged)
-	CauseTrackFull   Cause = Cause(vigilDropCauseDROP_TRACK_FULL)   // processes escaped scope: tracked map full
-	CauseReadFailed  Cause = Cause(vigilDropCauseDROP_READ_FAILED)  // fields left empty: kernel read failed
-	CauseAggFull     Cause = Cause(vigilDropCauseDROP_AGG_FULL)     // write totals not kept: aggregation map full
-	CauseDecode      Cause = 0x40                                   // records lost: user space could not decode
-	CauseDiskFull    Cause = 0x41                                   // records lost: the output could not be written (disk full)
-	CauseSinkBehind  Cause = 0x42                                   // records never shipped to a sink: retention deleted them first
+	CauseRingbufFull Cause = Cause(0) // records lost: ring buffer full
+	CauseTruncated   Cause = Cause(1) // strings cut short (records kept, flagged)
+	CauseTrackFull   Cause = Cause(2) // processes escaped scope: tracked map full
+	CauseReadFailed  Cause = Cause(3) // fields left empty: kernel read failed
+	CauseAggFull     Cause = Cause(4) // write totals not kept: aggregation map full
+	CauseDecode      Cause = 0x40     // records lost: user space could not decode
+	CauseDiskFull    Cause = 0x41     // records lost: the output could not be written (disk full)
+	CauseSinkBehind  Cause = 0x42     // records never shipped to a sink: retention deleted them first
 )
 
 func (c Cause) String() string {
@@ -134,6 +133,21 @@ type Loss struct {
 	Sink  string // for CauseSinkBehind: the sink that missed the records
 }
 
+// Handler receives the events Run reads. Returning an error stops Run.
+type Handler interface {
+	// HandleEvent receives one event; ev is valid until it returns.
+	HandleEvent(ev *Event) error
+	// Flush is called whenever the ring buffer runs empty, so work
+	// buffered by the handler can be completed.
+	Flush() error
+}
+
+// HandlerFunc adapts a function to a Handler whose Flush does nothing.
+type HandlerFunc func(*Event) error
+
+func (f HandlerFunc) HandleEvent(ev *Event) error { return f(ev) }
+func (f HandlerFunc) Flush() error                { return nil }
+
 // Event is one decoded kernel record. Fields beyond Task are set per Kind.
 type Event struct {
 	Kind  Kind
@@ -165,8 +179,10 @@ type Event struct {
 	TraceID       string // trace id of TRACEPARENT: 32 lowercase hex digits
 	SpanID        string // parent id of TRACEPARENT: 16 lowercase hex digits
 
-	// KindExit: the wait(2) status.
-	Status uint32
+	// KindExit: the wait(2) status; with FlagNativeExit, NativeExit is
+	// the exit code the platform reported instead.
+	Status     uint32
+	NativeExit int64
 
 	// KindFile.
 	File File
@@ -179,38 +195,45 @@ type Event struct {
 }
 
 // ExitCode is the process's exit status, or 128+signal when a signal
-// killed it (the shell's convention).
-func (e *Event) ExitCode() int {
-	ws := syscall.WaitStatus(e.Status)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
+// killed it (the shell's convention). With FlagNativeExit it is
+// NativeExit, the platform's own code (a Windows NTSTATUS, for one).
+func (e *Event) ExitCode() int64 {
+	if e.Flags&FlagNativeExit != 0 {
+		return e.NativeExit
 	}
-	return ws.ExitStatus()
+	if sig := e.Signal(); sig != 0 {
+		return 128 + int64(sig)
+	}
+	return int64(e.Status>>8) & 0xff
 }
 
 // Signal is the signal that killed the process, or 0.
 func (e *Event) Signal() syscall.Signal {
-	ws := syscall.WaitStatus(e.Status)
-	if ws.Signaled() {
-		return ws.Signal()
+	// The wait(2) status: the low 7 bits are the signal (0: exited,
+	// 0x7f: stopped), bit 7 a core dump, bits 8-15 the exit code.
+	if e.Flags&FlagNativeExit != 0 {
+		return 0
+	}
+	if sig := e.Status & 0x7f; sig != 0 && sig != 0x7f {
+		return syscall.Signal(sig)
 	}
 	return 0
 }
 
 // CoreDumped reports whether the process dumped core.
-func (e *Event) CoreDumped() bool { return syscall.WaitStatus(e.Status).CoreDump() }
+func (e *Event) CoreDumped() bool { return e.Signal() != 0 && e.Status&0x80 != 0 }
 
 // FileOp is the file action a KindFile event reports.
 type FileOp uint16
 
 const (
-	FileOpen       = FileOp(vigilFileOpFILE_OPEN)        // open, openat, openat2, creat
-	FileUnlink     = FileOp(vigilFileOpFILE_UNLINK)      // unlink, unlinkat
-	FileRmdir      = FileOp(vigilFileOpFILE_RMDIR)       // rmdir, unlinkat(AT_REMOVEDIR)
-	FileRename     = FileOp(vigilFileOpFILE_RENAME)      // rename, renameat, renameat2
-	FileTruncate   = FileOp(vigilFileOpFILE_TRUNCATE)    // truncate(path)
-	FileWriteStart = FileOp(vigilFileOpFILE_WRITE_START) // first write through a descriptor
-	FileWriteEnd   = FileOp(vigilFileOpFILE_WRITE_END)   // write totals at close or exit
+	FileOpen       = FileOp(1) // open, openat, openat2, creat
+	FileUnlink     = FileOp(2) // unlink, unlinkat
+	FileRmdir      = FileOp(3) // rmdir, unlinkat(AT_REMOVEDIR)
+	FileRename     = FileOp(4) // rename, renameat, renameat2
+	FileTruncate   = FileOp(5) // truncate(path)
+	FileWriteStart = FileOp(6) // first write through a descriptor
+	FileWriteEnd   = FileOp(7) // write totals at close or exit
 )
 
 func (o FileOp) String() string {
@@ -237,15 +260,15 @@ func (o FileOp) String() string {
 type FileFlags uint16
 
 const (
-	FilePathExact = FileFlags(vigilFileFlagFFLAG_PATH_EXACT) // Path is the file's absolute path from its dentry
-	FilePathCut   = FileFlags(vigilFileFlagFFLAG_PATH_CUT)   // a path was cut short
-	FileRegular   = FileFlags(vigilFileFlagFFLAG_REGULAR)    // a regular file
-	FileTruncated = FileFlags(vigilFileFlagFFLAG_TRUNCATED)  // write end: ftruncate was called (length in Ret)
-	FileAtExit    = FileFlags(vigilFileFlagFFLAG_AT_EXIT)    // write end: reported at process exit
-	FileStale     = FileFlags(vigilFileFlagFFLAG_STALE)      // write end: closed unseen, noticed on reuse
+	FilePathExact = FileFlags(1)  // Path is the file's absolute path from its dentry
+	FilePathCut   = FileFlags(2)  // a path was cut short
+	FileRegular   = FileFlags(4)  // a regular file
+	FileTruncated = FileFlags(8)  // write end: ftruncate was called (length in Ret)
+	FileAtExit    = FileFlags(16) // write end: reported at process exit
+	FileStale     = FileFlags(32) // write end: closed unseen, noticed on reuse
 	// Dir and Path (and Dir2, Path2) are a parent directory's absolute
 	// path and a name, both from the kernel's dentries (LSM hook).
-	FilePathKernel = FileFlags(vigilFileFlagFFLAG_PATH_KERNEL)
+	FilePathKernel = FileFlags(64)
 )
 
 // File is a file action (KindFile).
@@ -274,10 +297,10 @@ type File struct {
 type NetOp uint16
 
 const (
-	NetConnect   = NetOp(vigilNetOpNET_CONNECT)    // connect
-	NetSendStart = NetOp(vigilNetOpNET_SEND_START) // first send on a descriptor: payload head
-	NetSendEnd   = NetOp(vigilNetOpNET_SEND_END)   // send totals
-	NetDNSAnswer = NetOp(vigilNetOpNET_DNS_ANSWER) // a datagram from port 53
+	NetConnect   = NetOp(1) // connect
+	NetSendStart = NetOp(2) // first send on a descriptor: payload head
+	NetSendEnd   = NetOp(3) // send totals
+	NetDNSAnswer = NetOp(4) // a datagram from port 53
 )
 
 func (o NetOp) String() string {
@@ -298,19 +321,19 @@ func (o NetOp) String() string {
 type NetFlags uint16
 
 const (
-	NetAtExit              = NetFlags(vigilNetFlagNFLAG_AT_EXIT)     // send end: reported at process exit
-	NetDestChange          = NetFlags(vigilNetFlagNFLAG_DEST_CHANGE) // send end: the next send went elsewhere
-	NetPayloadCut          = NetFlags(vigilNetFlagNFLAG_PAYLOAD_CUT) // Payload is the head of a longer buffer
-	NetStale               = NetFlags(vigilNetFlagNFLAG_STALE)       // send end: closed unseen, noticed on reuse
-	NetAddrKernel          = NetFlags(vigilNetFlagNFLAG_ADDR_KERNEL) // connect: Dst is the kernel's copy (LSM hook)
-	NetInterim    NetFlags = 1 << 15                                 // send end: totals so far, read at an interval; the socket is still open
+	NetAtExit              = NetFlags(1)  // send end: reported at process exit
+	NetDestChange          = NetFlags(2)  // send end: the next send went elsewhere
+	NetPayloadCut          = NetFlags(4)  // Payload is the head of a longer buffer
+	NetStale               = NetFlags(8)  // send end: closed unseen, noticed on reuse
+	NetAddrKernel          = NetFlags(16) // connect: Dst is the kernel's copy (LSM hook)
+	NetInterim    NetFlags = 1 << 15      // send end: totals so far, read at an interval; the socket is still open
 )
 
 // Address families.
 const (
-	FamilyUnix  = unix.AF_UNIX
-	FamilyInet  = unix.AF_INET
-	FamilyInet6 = unix.AF_INET6
+	FamilyUnix  = 1  // AF_UNIX
+	FamilyInet  = 2  // AF_INET
+	FamilyInet6 = 10 // AF_INET6 (Linux's number; adapters on other systems use these values, not their own)
 )
 
 // Endpoint is a socket address. IP is 4 or 16 bytes for the inet

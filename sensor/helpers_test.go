@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -224,7 +226,7 @@ type checker struct {
 	exe    string
 	args   []string
 	cwd    string
-	code   *int
+	code   *int64
 	parent func() uint32
 }
 
@@ -234,7 +236,7 @@ func forkOf(pid func() uint32, child *uint32) *checker {
 func execOf(pid func() uint32, exe string, args ...string) *checker {
 	return &checker{kind: KindExec, pid: pid, exe: exe, args: args}
 }
-func exitOf(pid func() uint32, code int) *checker {
+func exitOf(pid func() uint32, code int64) *checker {
 	return &checker{kind: KindExit, pid: pid, code: &code}
 }
 func (c *checker) withCwd(cwd string) *checker           { c.cwd = cwd; return c }

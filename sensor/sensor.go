@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -318,21 +320,6 @@ func (s *Sensor) TreeSize(tree Tree) (int, error) {
 	}
 	return n, nil
 }
-
-// Handler receives the events Run reads. Returning an error stops Run.
-type Handler interface {
-	// HandleEvent receives one event; ev is valid until it returns.
-	HandleEvent(ev *Event) error
-	// Flush is called whenever the ring buffer runs empty, so work
-	// buffered by the handler can be completed.
-	Flush() error
-}
-
-// HandlerFunc adapts a function to a Handler whose Flush does nothing.
-type HandlerFunc func(*Event) error
-
-func (f HandlerFunc) HandleEvent(ev *Event) error { return f(ev) }
-func (f HandlerFunc) Flush() error                { return nil }
 
 // Run reads records until ctx is cancelled or h fails. On cancellation it
 // drains the records already buffered, reports loss a last time, and

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -370,7 +372,7 @@ func TestBootstrapTrackTree(t *testing.T) {
 	var sawSleepExit, sawAfter bool
 	for _, ev := range evs {
 		if ev.Kind == KindExit && ev.Task.PID == sleepPID {
-			sawSleepExit = ev.ExitCode() == 128+int(syscall.SIGTERM) && ev.Signal() == syscall.SIGTERM
+			sawSleepExit = ev.ExitCode() == 128+int64(syscall.SIGTERM) && ev.Signal() == syscall.SIGTERM
 		}
 		if ev.Kind == KindExec && slices.Equal(ev.Args, []string{"/bin/true", "after"}) {
 			sawAfter = ev.Task.PPID == root
