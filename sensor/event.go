@@ -87,6 +87,9 @@ type Task struct {
 	CgroupID  uint64
 	StartTime uint64 // process start, ns since boot (CLOCK_BOOTTIME)
 	Comm      string // thread name, at most 15 bytes
+	// SID is the user's security identifier where the platform names
+	// users so (Windows); UID and GID are then meaningless and zero.
+	SID string
 }
 
 // Cause is why something was lost.
