@@ -27,4 +27,3 @@ type Snapshot struct {
 	TraceID       string
 	SpanID        string
 }
-
