@@ -138,6 +138,10 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 		t.file.Start = t.cfg.Times.Time(f.First)
 		return true
 	case sensor.FileRename:
+		if f.Flags&sensor.FilePathExact != 0 { // both names whole (adapters)
+			t.file.OldPath, t.file.Path, t.file.PathSource = f.Path, f.Path2, "kernel"
+			return true
+		}
 		if f.Flags&sensor.FilePathKernel != 0 {
 			t.file.OldPath, t.file.Path, t.file.PathSource = filepath.Join(f.Dir, f.Path), filepath.Join(f.Dir2, f.Path2), "kernel"
 			return true

@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -104,16 +103,6 @@ func NewHasher(cfg HashConfig) *Hasher {
 	return h
 }
 
-// statID identifies the content at path now.
-func statID(path string) (fileID, bool, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return fileID{}, false, err
-	}
-	regular := st.Mode&syscall.S_IFMT == syscall.S_IFREG
-	return fileID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano()}, regular, nil
-}
-
 // Request asks for the hash of the file at path, which must still be the
 // inode (dev, ino) the kernel reported (0, 0: any). It returns the hash
 // at once when the content is cached, and otherwise a state: pending (a
@@ -201,9 +190,7 @@ func (h *Hasher) hash(job HashJob) string {
 		return ""
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if syscall.Fstat(int(f.Fd()), &st) != nil || st.Dev != job.ID.dev || st.Ino != job.ID.ino ||
-		st.Size != job.ID.size || st.Mtim.Nano() != job.ID.mtime {
+	if id, err := fstatID(f); err != nil || id != job.ID {
 		return "" // changed again since: this content is gone
 	}
 	h.reads.Add(1)

@@ -23,6 +23,13 @@ type Identity struct {
 	AgentID      string // agent.id: this Vigil installation
 	AgentVersion string // agent.version
 	EphemeralID  string // agent.ephemeral_id: this run
+	OS           OS     // host.os
+}
+
+// OS is the host's operating system (host.os.*). Type is one of ECS's
+// expected values: linux, macos, windows.
+type OS struct {
+	Type, Platform, Family, Kernel, Version string
 }
 
 // Encoder turns records into ECS JSON lines, numbering them.
@@ -61,6 +68,15 @@ func NewEncoder(id Identity, now func() time.Time) *Encoder {
 	j.close()
 	j.strNonEmpty("id", id.HostID)
 	j.strNonEmpty("name", id.HostName)
+	if o := id.OS; o != (OS{}) {
+		j.open("os")
+		j.strNonEmpty("family", o.Family)
+		j.strNonEmpty("kernel", o.Kernel)
+		j.strNonEmpty("platform", o.Platform)
+		j.strNonEmpty("type", o.Type)
+		j.strNonEmpty("version", o.Version)
+		j.close()
+	}
 	j.end()
 	e.host = append([]byte(nil), j.b...)
 	return e

@@ -4,11 +4,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/sensor"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -60,19 +58,19 @@ func (e *Encoder) file(r *correlate.Record) {
 	f := &r.Event.File
 	if r.File.Path != "" {
 		j.open("file")
-		dir, name := filepath.Split(r.File.Path)
+		dir, name := splitPath(r.File.Path)
 		if f.Inode != 0 {
 			j.key("device")
 			j.b = append(j.b, '"')
-			j.b = strconv.AppendUint(j.b, uint64(unix.Major(f.Device)), 10)
+			j.b = strconv.AppendUint(j.b, uint64(devMajor(f.Device)), 10)
 			j.b = append(j.b, ':')
-			j.b = strconv.AppendUint(j.b, uint64(unix.Minor(f.Device)), 10)
+			j.b = strconv.AppendUint(j.b, uint64(devMinor(f.Device)), 10)
 			j.b = append(j.b, '"')
 			j.more = true
 		}
 		if dir != "" {
-			if dir = strings.TrimSuffix(dir, "/"); dir == "" {
-				dir = "/"
+			if len(dir) > 1 && !(len(dir) == 3 && dir[1] == ':') { // "/" and "C:\\" stay
+				dir = dir[:len(dir)-1]
 			}
 			j.str("directory", dir)
 		}
@@ -194,10 +192,21 @@ func (e *Encoder) openAccess(flags uint32) {
 	j.more = true
 }
 
-// errnoName is "ENOENT" for ENOENT, or the number when unnamed.
-func errnoName(e syscall.Errno) string {
-	if n := unix.ErrnoName(e); n != "" {
-		return n
+// splitPath splits a path after its last separator: '/' and, in a
+// Windows path (a drive letter or a UNC prefix: records from the ETW
+// adapter, wherever they are encoded), '\\' as well.
+func splitPath(p string) (dir, name string) {
+	i := strings.LastIndexByte(p, '/')
+	if isWindowsPath(p) {
+		i = max(i, strings.LastIndexByte(p, '\\'))
 	}
-	return "errno " + strconv.Itoa(int(e))
+	return p[:i+1], p[i+1:]
+}
+
+func isWindowsPath(p string) bool {
+	if len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/') {
+		c := p[0] | 0x20
+		return 'a' <= c && c <= 'z'
+	}
+	return strings.HasPrefix(p, `\\`)
 }

@@ -18,14 +18,8 @@ func HostIdentity(version string) (Identity, error) {
 	if id.HostName, err = os.Hostname(); err != nil {
 		return id, fmt.Errorf("read host name: %w", err)
 	}
-	if id.BootID, err = readID("/proc/sys/kernel/random/boot_id"); err != nil {
+	if err := hostIDs(&id); err != nil {
 		return id, err
-	}
-	id.HostID, err = readID("/etc/machine-id")
-	if err != nil {
-		if id.HostID, err = readID("/var/lib/dbus/machine-id"); err != nil {
-			return id, fmt.Errorf("no machine id: %w", err)
-		}
 	}
 	sum := sha256.Sum256([]byte("vigil-agent\x00" + id.HostID))
 	id.AgentID = formatUUID(sum[:16])
@@ -36,9 +30,6 @@ func HostIdentity(version string) (Identity, error) {
 	id.EphemeralID = formatUUID(eph[:])
 	return id, nil
 }
-
-// BootID reads the kernel's boot id.
-func BootID() (string, error) { return readID("/proc/sys/kernel/random/boot_id") }
 
 func readID(path string) (string, error) {
 	b, err := os.ReadFile(path)

@@ -1,3 +1,5 @@
+//go:build unix
+
 package output
 
 import (
@@ -26,3 +28,16 @@ func signalName(s syscall.Signal) string {
 	}
 	return "SIG" + strconv.Itoa(int(s))
 }
+
+// errnoName is "ENOENT" for ENOENT, or the number when unnamed.
+func errnoName(e syscall.Errno) string {
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return "errno " + strconv.Itoa(int(e))
+}
+
+// devMajor and devMinor split a device number as this system encodes it
+// (the sensor's: a user-space dev_t).
+func devMajor(dev uint64) uint32 { return unix.Major(dev) }
+func devMinor(dev uint64) uint32 { return unix.Minor(dev) }

@@ -11,7 +11,7 @@ import "sync"
 //
 // A TreeScope is safe for concurrent use.
 type TreeScope struct {
-	match func(executable string) (agent uint32, ok bool)
+	match func(executable string, args []string) (agent uint32, ok bool)
 	all   bool
 	max   int
 
@@ -20,16 +20,16 @@ type TreeScope struct {
 	dropped uint64 // processes left out because the scope was full
 }
 
-// NewTreeScope returns a scope. match names the agent an executable path
-// starts a tree for (nil: none); with all, every process is in scope
+// NewTreeScope returns a scope. match names the agent a program (its
+// executable's path and its arguments) starts a tree for (nil: none); with all, every process is in scope
 // (trace-all: the zero Tree unless in an agent's tree); max bounds the
 // processes tracked at once (0: 65536).
-func NewTreeScope(match func(executable string) (uint32, bool), all bool, max int) *TreeScope {
+func NewTreeScope(match func(executable string, args []string) (uint32, bool), all bool, max int) *TreeScope {
 	if max <= 0 {
 		max = 65536
 	}
 	if match == nil {
-		match = func(string) (uint32, bool) { return 0, false }
+		match = func(string, []string) (uint32, bool) { return 0, false }
 	}
 	return &TreeScope{match: match, all: all, max: max, tracked: make(map[uint32]Tree)}
 }
@@ -63,16 +63,16 @@ func (s *TreeScope) Fork(parent, child uint32) (Tree, bool) {
 	return tree, ok || s.all
 }
 
-// Exec records that pid (started at start) now runs executable and
-// reports its tree, whether its records are wanted, and whether this exec
+// Exec records that pid (started at start) now runs executable with args
+// and reports its tree, whether its records are wanted, and whether this exec
 // started a tree (FlagNewRoot). A process already in a tree stays in it.
-func (s *TreeScope) Exec(pid uint32, start uint64, executable string) (tree Tree, wanted, newRoot bool) {
+func (s *TreeScope) Exec(pid uint32, start uint64, executable string, args []string) (tree Tree, wanted, newRoot bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if tree, ok := s.tracked[pid]; ok {
 		return tree, true, false
 	}
-	if agent, ok := s.match(executable); ok {
+	if agent, ok := s.match(executable, args); ok {
 		tree = Tree{RootStart: start, RootPID: pid, Agent: agent}
 		if s.put(pid, tree) {
 			return tree, true, true

@@ -6,16 +6,16 @@ import (
 )
 
 func TestTreeScope(t *testing.T) {
-	s := NewTreeScope(func(exe string) (uint32, bool) {
-		return 3, path.Base(exe) == "agent"
+	s := NewTreeScope(func(exe string, args []string) (uint32, bool) {
+		return 3, path.Base(exe) == "agent" || len(args) > 1 && args[1] == "agent.js"
 	}, false, 3)
 	if _, ok := s.Fork(1, 10); ok {
 		t.Fatal("child of an untracked process is in scope")
 	}
-	if _, wanted, _ := s.Exec(10, 100, "/bin/sh"); wanted {
+	if _, wanted, _ := s.Exec(10, 100, "/bin/sh", []string{"sh"}); wanted {
 		t.Fatal("untracked exec is in scope")
 	}
-	tree, wanted, root := s.Exec(10, 100, "/opt/agent")
+	tree, wanted, root := s.Exec(10, 100, "/usr/bin/node", []string{"node", "agent.js"})
 	if want := (Tree{RootStart: 100, RootPID: 10, Agent: 3}); !wanted || !root || tree != want {
 		t.Fatalf("agent exec: %+v %v %v", tree, wanted, root)
 	}
@@ -23,7 +23,7 @@ func TestTreeScope(t *testing.T) {
 		t.Fatalf("agent's child: %+v %v", got, ok)
 	}
 	// A descendant running the agent again stays in the first tree.
-	if got, wanted, root := s.Exec(11, 200, "/opt/agent"); !wanted || root || got != tree {
+	if got, wanted, root := s.Exec(11, 200, "/opt/agent", nil); !wanted || root || got != tree {
 		t.Fatalf("nested agent: %+v %v %v", got, wanted, root)
 	}
 	if _, ok := s.Fork(11, 12); !ok {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package vmtest runs a Linux program, typically a Go test binary, inside
 // one of the Debian kernels cached under .cache/vmtest, under qemu, and
 // reports the program's exit status exactly.

@@ -24,7 +24,7 @@ type pipeline struct {
 	table     *correlate.Table
 	hasher    *correlate.Hasher
 	joiner    *correlate.Joiner
-	clock     *sensor.BootClock // kernel timestamps to wall time, for intents too
+	clock     correlate.TimeSource // event timestamps to wall time, for intents too
 	out       *output.Writer
 	log       *slog.Logger
 	reconcile time.Time // next time to check the table against /proc
@@ -67,19 +67,31 @@ type pipelineConfig struct {
 	Join    correlate.JoinConfig
 	Track   func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error)
 	TreeOf  func(pid uint32) sensor.Tree // the tree the sensor has pid in, if any
+	// Times converts the events' timestamps (default: the Linux sensor's
+	// boot clock); Identity, when set, replaces the host's own (replays).
+	Times    correlate.TimeSource
+	Identity *output.Identity
 }
 
 func newPipeline(c pipelineConfig) (*pipeline, error) {
-	id, err := output.HostIdentity(vigilVersion())
-	if err != nil {
-		return nil, fmt.Errorf("host identity: %w", err)
+	var id output.Identity
+	if c.Identity != nil {
+		id = *c.Identity
+	} else {
+		var err error
+		if id, err = output.HostIdentity(vigilVersion()); err != nil {
+			return nil, fmt.Errorf("host identity: %w", err)
+		}
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &pipeline{log: c.Log, intents: c.Intents, track: c.Track, treeOf: c.TreeOf, baseAgentName: c.AgentName}
 	hasher := correlate.NewHasher(c.Hash)
-	p.clock = sensor.NewBootClock()
+	p.clock = c.Times
+	if p.clock == nil {
+		p.clock = defaultTimes()
+	}
 	table, err := correlate.NewTable(correlate.Config{
 		Hasher:       hasher,
 		BootID:       id.BootID,

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vigilsec/vigil/intent"
 )
 
@@ -69,8 +67,8 @@ func (s *spool) open(uid int) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("spool: %s is not a directory", s.dir)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
-		return fmt.Errorf("spool: %s belongs to uid %d, not to this user (uid %d)", s.dir, st.Uid, uid)
+	if owner, ok := fileOwner(fi); ok && owner != uid {
+		return fmt.Errorf("spool: %s belongs to uid %d, not to this user (uid %d)", s.dir, owner, uid)
 	}
 	if fi.Mode().Perm() != 0o700 {
 		if err := os.Chmod(s.dir, 0o700); err != nil {
@@ -263,7 +261,7 @@ func (s *spool) tryLock() (unlock func(), ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockNow(f); err != nil {
 		f.Close()
 		return nil, false
 	}

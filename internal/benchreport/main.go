@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchreport turns `go test -bench` output into the
 // machine-readable report `make bench` writes: the machine, the command,
 // and every benchmark's metrics, with the ratio metrics (units ending in

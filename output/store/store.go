@@ -23,8 +23,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Config sets up a Store.
@@ -173,33 +171,8 @@ func (s *Store) writeBehind() error {
 	if f == nil || size <= behind {
 		return nil
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return nil // closed by a rotation, which synced it
-	}
-	var werr error
-	cerr := rc.Control(func(fd uintptr) {
-		// sync_file_range waits and reports writeback errors in place of
-		// the next fsync (it advances the file's error cursor), so an
-		// error here is a failed sync.
-		if err := unix.SyncFileRange(int(fd), behind, size-behind, unix.SYNC_FILE_RANGE_WRITE); err != nil {
-			werr = err
-			return
-		}
-		from = max(from, 0)
-		to := behind &^ (pageSize - 1)
-		if to <= from {
-			return
-		}
-		const wait = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
-		if err := unix.SyncFileRange(int(fd), from, to-from, wait); err != nil {
-			werr = err
-			return
-		}
-		_ = unix.Fadvise(int(fd), from, to-from, unix.FADV_DONTNEED)
-		from = to
-	})
-	if cerr != nil {
+	from, closed, werr := writeBack(f, behind, size, from)
+	if closed {
 		return nil // closed by a rotation, which synced it
 	}
 	if werr != nil {
@@ -254,28 +227,6 @@ func (s *Store) syncActive() error {
 // pageSize rounds what is dropped from the page cache down to whole pages
 // (the kernel keeps a partly covered page anyway).
 const pageSize = 4096
-
-// dropCache tells the kernel that f's bytes [from, to), already on disk,
-// will not be read again soon (POSIX_FADV_DONTNEED): records are written
-// once and read later, if at all, by a shipper or verify. Without it a
-// burst of records fills the page cache with them, pushing the host's
-// own files out, and each new record costs a freshly allocated page;
-// with it the pages just written are reused for the next records. It
-// is advice: a failure changes nothing but the cache.
-func dropCache(f *os.File, from, to int64) {
-	if to <= from {
-		return
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return
-	}
-	// Control holds the descriptor open: a concurrent Close cannot make
-	// the advice land on a reused descriptor number.
-	_ = rc.Control(func(fd uintptr) {
-		_ = unix.Fadvise(int(fd), from, to-from, unix.FADV_DONTNEED)
-	})
-}
 
 // Syncs is how many fsyncs of written segments have completed.
 func (s *Store) Syncs() uint64 {

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command agent is a scripted agent for end-to-end tests: it reports
 // intents on $VIGIL_INTENT_SOCKET and acts, sometimes as it declared and
 // sometimes not:

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command connectrace connects to one unix socket path while another
 // thread rewrites the sockaddr in its memory to name a decoy: the kernel
 // has copied the real path, so the connection goes there, but a reader of

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command execenv runs a program with exactly the environment it is
 // given, in that order and with duplicates kept, for the tests of the
 // correlation ids the sensor reads from the environment at exec.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command fileops makes a known sequence of file syscalls in a directory,
 // for the sensor's tests to match the records against. Every step is a
 // direct syscall so the arguments the kernel sees are exactly these.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hookops makes the removals, renames and connects the BPF LSM
 // programs see, each as one direct syscall, for the tests that compare
 // the records of the LSM and the tracepoint paths.

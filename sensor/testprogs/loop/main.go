@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loop runs a syscall loop and prints how long an iteration took,
 // for the overhead and throughput benchmarks. Modes, one iteration each:
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command netops makes a known sequence of network calls, for the
 // sensor's tests to match the records against. Each flag adds a step;
 // steps run in the order below.

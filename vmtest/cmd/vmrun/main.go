@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command vmrun runs a program, typically a Go test binary, inside a
 // cached Debian kernel under qemu and exits with the program's exit code:
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package gotest is a test package the vmtest harness tests run through
 // `go test -exec vmrun -json`. TestFail fails only when asked to.
 package gotest

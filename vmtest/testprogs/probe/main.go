@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command probe is what the vmtest harness tests run inside the guest:
 //
 //	probe exit N    exits with status N

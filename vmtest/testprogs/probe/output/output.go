@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package output is the exact output the probe writes, shared with the
 // test that checks it byte for byte.
 package output

@@ -1,0 +1,86 @@
+//go:build windows || darwin
+
+package main
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+
+	"github.com/vigilsec/vigil/correlate"
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/sensor"
+)
+
+// runDaemon records the agents' trees from this platform's event source
+// (ETW on Windows, Endpoint Security through eslogger on macOS) through
+// the same pipeline as on Linux. There is no intent socket here yet (it
+// binds intents to their senders through SO_PEERCRED and /proc).
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	agents := cfg.AllAgents()
+	names := make(map[string]uint32)
+	for i, a := range agents {
+		for _, e := range a.Executables {
+			if _, ok := names[e]; !ok {
+				names[e] = uint32(i + 1)
+			}
+		}
+	}
+	windows := runtime.GOOS == "windows"
+	scope := sensor.NewTreeScope(func(exe string, args []string) (uint32, bool) {
+		a := matchName(names, exe, args, windows)
+		return a, a != 0
+	}, cfg.Sensor.TraceAll, cfg.Sensor.MaxTracked)
+	agentName := func(i uint32) string {
+		if i == 0 || int(i) > len(agents) {
+			return ""
+		}
+		return agents[i-1].Name
+	}
+	redactor, err := cfg.Redaction.Redactor()
+	if err != nil {
+		return err
+	}
+	src, err := openSource(cfg, scope, log)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	out, existing, closeOut, st, err := openOutput(cfg.Output)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	p, err := newPipeline(pipelineConfig{
+		Out:          out,
+		KeyDir:       cfg.Integrity.KeyDir,
+		Existing:     existing,
+		EpochRecords: cfg.Integrity.EpochRecords,
+		EpochPeriod:  cfg.Integrity.EpochPeriod.Duration,
+		AgentName:    agentName,
+		ExitGrace:    cfg.Processes.ExitGrace.Duration,
+		MaxProcesses: cfg.Processes.MaxProcesses,
+		FileFilter:   cfg.Files.Filter(),
+		Redactor:     redactor,
+		Log:          log,
+		Join: correlate.JoinConfig{Grace: cfg.Intent.Grace.Duration, MaxToolCall: cfg.Intent.MaxToolCall.Duration,
+			IgnorePaths: cfg.Intent.IgnorePaths},
+		Times: sensor.WallClock{},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents), "source", src.Name(),
+		"output", outputWhere(cfg.Output), "trace_all", cfg.Sensor.TraceAll)
+	return serve(ctx, cfg, log, p, st, closeOut, src.Run, func() {})
+}
+
+// eventSource is a platform's stream of events.
+type eventSource interface {
+	Name() string
+	Run(ctx context.Context, h sensor.Handler) error
+	Close() error
+}
+
+// defaultTimes: the adapters stamp events in ns since the Unix epoch.
+func defaultTimes() correlate.TimeSource { return sensor.WallClock{} }
