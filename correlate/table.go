@@ -75,12 +75,17 @@ type Process struct {
 	Args       []string
 	Argc       int  // argument count the kernel saw
 	ArgsCut    bool // Args is incomplete
-	Cwd        string
-	UID, GID   uint32
-	EUID, EGID uint32
-	CgroupID   uint64
-	ExeHash    string // SHA-256 of Executable, once known
-	Source     Source
+	// CommandLine is the platform's own command line (Windows), kept
+	// only when redaction left Args unchanged; else Args joined stands
+	// for it.
+	CommandLine string
+	Cwd         string
+	UID, GID    uint32
+	EUID, EGID  uint32
+	SID         string // the user's SID where users are named so (Windows)
+	CgroupID    uint64
+	ExeHash     string // SHA-256 of Executable, once known
+	Source      Source
 	// The strongest join key: the correlation ids in the environment at
 	// exec (sensor.Event.CorrelationID, TraceID, SpanID; tracked processes
 	// only), or read from /proc/PID/environ for a tracked tree found at
@@ -305,6 +310,7 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		child.Start = t.cfg.Times.Time(ev.ChildStart)
 		child.Name = ev.Task.Comm // a child starts with the forking thread's name
 		child.Executable, child.Args, child.Argc, child.ArgsCut = parent.Executable, parent.Args, parent.Argc, parent.ArgsCut
+		child.CommandLine = parent.CommandLine
 		child.Cwd = parent.Cwd
 		child.ExeHash = parent.ExeHash
 		inheritIDs(child, parent)
@@ -319,6 +325,10 @@ func (t *Table) Handle(ev *sensor.Event) *Record {
 		t.prev = Previous{Executable: p.Executable, Args: p.Args, Argc: p.Argc}
 		p.Executable = ev.Executable
 		p.Args = t.cfg.Redactor.Args(ev.Args)
+		p.CommandLine = ""
+		if ev.CommandLine != "" && sameSlice(p.Args, ev.Args) {
+			p.CommandLine = ev.CommandLine
+		}
 		p.Argc = int(ev.Argc)
 		p.ArgsCut = ev.Flags&(sensor.FlagArgsTruncated|sensor.FlagArgsUnreadable) != 0 || int(ev.Argc) > len(ev.Args)
 		p.Cwd = ev.Cwd
@@ -392,6 +402,9 @@ func (t *Table) subject(ev *sensor.Event) *Process {
 
 func (t *Table) setCreds(p *Process, task *sensor.Task) {
 	p.UID, p.GID, p.EUID, p.EGID = task.UID, task.GID, task.EUID, task.EGID
+	if task.SID != "" {
+		p.SID = task.SID
+	}
 	if task.CgroupID != 0 {
 		p.CgroupID = task.CgroupID
 	}
@@ -574,4 +587,10 @@ func (t *Table) HashRecord(res *HashResult) *Record {
 	t.file = FileRecord{Path: res.Path, PathSource: "kernel"}
 	t.rec.File = &t.file
 	return &t.rec
+}
+
+// sameSlice reports whether a and b are the same slice (redaction returns
+// its input when it changed nothing).
+func sameSlice(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }

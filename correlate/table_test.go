@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/sensor"
 )
 
@@ -744,4 +745,28 @@ func BenchmarkHandleForkExecExit(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(3*i)/b.Elapsed().Seconds(), "events/s")
+}
+
+// A platform's own command line (Windows) is kept while redaction leaves
+// the arguments alone, and dropped (Args joined stands for it) when a
+// secret was taken out of them; a child inherits it with the program.
+func TestCommandLineRedaction(t *testing.T) {
+	tab, _ := newTestTable(t, func(c *Config) { c.Redactor = redact.Default() })
+	tk := task(100, 1, sec(1), "cmd.exe")
+	tk.SID = "S-1-5-21-1-2-3-1001"
+	ev := execEv(tk, sec(2), `C:\Windows\System32\cmd.exe`, `C:\`, "cmd.exe", "/c", "dir")
+	ev.CommandLine = `cmd.exe /c  "dir"`
+	r := tab.Handle(ev)
+	if r == nil || r.Process.CommandLine != `cmd.exe /c  "dir"` || r.Process.SID != tk.SID {
+		t.Fatalf("exec: %+v", r)
+	}
+	if r := tab.Handle(forkEv(tk, 101, sec(3))); r == nil || r.Process.CommandLine != `cmd.exe /c  "dir"` {
+		t.Fatalf("fork: child's command line %+v", r)
+	}
+	ev = execEv(tk, sec(4), `C:\tools\curl.exe`, `C:\`, "curl.exe", "--password", "hunter2", "https://example.com")
+	ev.CommandLine = `curl.exe --password hunter2 https://example.com`
+	r = tab.Handle(ev)
+	if r == nil || r.Process.CommandLine != "" || slices.Contains(r.Process.Args, "hunter2") {
+		t.Fatalf("redacted exec kept the secret: %+v", r.Process)
+	}
 }

@@ -195,9 +195,7 @@ func (e *Encoder) Append(dst []byte, r *correlate.Record) []byte {
 		}
 	}
 	if p != nil {
-		j.open("user")
-		j.uintStr("id", uint64(p.EUID))
-		j.close()
+		e.userID(p)
 	} else if ir := r.Intent; ir != nil {
 		j.open("user")
 		j.uintStr("id", uint64(ir.Sender.UID))
@@ -306,16 +304,20 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	if len(p.Args) > 0 {
 		j.strs("args", p.Args...)
 		j.uint("args_count", uint64(max(p.Argc, len(p.Args))))
-		j.key("command_line")
-		j.b = append(j.b, '"')
-		for i, a := range p.Args {
-			if i > 0 {
-				j.b = append(j.b, ' ')
+		if p.CommandLine != "" {
+			j.str("command_line", p.CommandLine)
+		} else {
+			j.key("command_line")
+			j.b = append(j.b, '"')
+			for i, a := range p.Args {
+				if i > 0 {
+					j.b = append(j.b, ' ')
+				}
+				j.b = appendEscaped(j.b, a)
 			}
-			j.b = appendEscaped(j.b, a)
+			j.b = append(j.b, '"')
+			j.more = true
 		}
-		j.b = append(j.b, '"')
-		j.more = true
 	}
 	if k == sensor.KindExit {
 		j.time("end", p.End)
@@ -325,9 +327,11 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 	if k == sensor.KindExit {
 		j.int("exit_code", p.ExitCode)
 	}
-	j.open("group")
-	j.uintStr("id", uint64(p.EGID))
-	j.close()
+	if p.SID == "" { // Windows names users by SID and has no groups of this kind
+		j.open("group")
+		j.uintStr("id", uint64(p.EGID))
+		j.close()
+	}
 	if p.ExeHash != "" {
 		j.open("hash")
 		j.str("sha256", p.ExeHash)
@@ -359,12 +363,14 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 		j.strNonEmpty("executable", prev.Executable)
 		j.close()
 	}
-	j.open("real_group")
-	j.uintStr("id", uint64(p.GID))
-	j.close()
-	j.open("real_user")
-	j.uintStr("id", uint64(p.UID))
-	j.close()
+	if p.SID == "" {
+		j.open("real_group")
+		j.uintStr("id", uint64(p.GID))
+		j.close()
+		j.open("real_user")
+		j.uintStr("id", uint64(p.UID))
+		j.close()
+	}
 	if !p.Start.IsZero() {
 		j.time("start", p.Start)
 	}
@@ -375,9 +381,7 @@ func (e *Encoder) process(r *correlate.Record, p *correlate.Process) {
 		j.close()
 		threadEnd = len(j.b)
 	}
-	j.open("user")
-	j.uintStr("id", uint64(p.EUID))
-	j.close()
+	e.userID(p)
 	j.strNonEmpty("working_directory", p.Cwd)
 	j.close()
 	if in != nil && threadAt > start {
@@ -480,6 +484,19 @@ func (e *Encoder) vigilTail(r *correlate.Record) {
 	}
 	if r.Verdict != nil {
 		e.vigilVerdict(r)
+	}
+	j.close()
+}
+
+// userID writes user.id: the effective uid, or the SID where the
+// platform names users so.
+func (e *Encoder) userID(p *correlate.Process) {
+	j := &e.j
+	j.open("user")
+	if p.SID != "" {
+		j.str("id", p.SID)
+	} else {
+		j.uintStr("id", uint64(p.EUID))
 	}
 	j.close()
 }

@@ -62,9 +62,9 @@ func (e *Encoder) file(r *correlate.Record) {
 		if f.Inode != 0 {
 			j.key("device")
 			j.b = append(j.b, '"')
-			j.b = strconv.AppendUint(j.b, uint64(devMajor(f.Device)), 10)
+			j.b = strconv.AppendUint(j.b, uint64(sensor.DevMajor(f.Device)), 10)
 			j.b = append(j.b, ':')
-			j.b = strconv.AppendUint(j.b, uint64(devMinor(f.Device)), 10)
+			j.b = strconv.AppendUint(j.b, uint64(sensor.DevMinor(f.Device)), 10)
 			j.b = append(j.b, '"')
 			j.more = true
 		}
@@ -110,10 +110,10 @@ func (e *Encoder) vigilFile(r *correlate.Record) {
 	if open {
 		e.openAccess(f.OpenFlags)
 	}
-	if write {
+	if write && f.Flags&sensor.FileSizeUnknown == 0 {
 		j.int("bytes_written", f.Size)
 	}
-	if open && f.OpenFlags&0o100 != 0 {
+	if open && f.OpenFlags&0o100 != 0 && f.Flags&sensor.FileModeUnknown == 0 {
 		j.key("create_mode")
 		j.b = append(j.b, '"', '0')
 		j.b = strconv.AppendUint(j.b, uint64(f.Mode&0o7777), 8)
@@ -149,6 +149,8 @@ func (e *Encoder) vigilFile(r *correlate.Record) {
 			j.str("reported_at", "exit")
 		case f.Flags&sensor.FileStale != 0:
 			j.str("reported_at", "descriptor_reuse")
+		case f.Flags&sensor.FileAtStop != 0:
+			j.str("reported_at", "stop")
 		default:
 			j.str("reported_at", "close")
 		}

@@ -304,6 +304,8 @@ func (e *Encoder) vigilNet(r *correlate.Record) {
 			reportedAt = "destination_change"
 		case n.Flags&sensor.NetStale != 0:
 			reportedAt = "descriptor_reuse"
+		case n.Flags&sensor.NetAtStop != 0:
+			reportedAt = "stop"
 		default:
 			reportedAt = "close"
 		}

@@ -37,6 +37,7 @@ type procInputs struct {
 type procValues struct {
 	p                                 *correlate.Process
 	entityID, name, exe, cwd, exeHash string
+	cmdline, sid                      string
 	argc                              int
 	pid, ppid, uid, gid, euid, egid   uint32
 	start                             timeValue
@@ -50,6 +51,7 @@ func (in *procInputs) set(r *correlate.Record, p *correlate.Process) {
 	in.args = p.Args
 	in.v = procValues{
 		p: p, entityID: p.EntityID, name: p.Name, exe: p.Executable, cwd: p.Cwd, exeHash: p.ExeHash,
+		cmdline: p.CommandLine, sid: p.SID,
 		argc: p.Argc,
 		pid:  p.PID, ppid: p.PPID, uid: p.UID, gid: p.GID, euid: p.EUID, egid: p.EGID,
 		start: timeOf(p.Start),

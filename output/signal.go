@@ -36,8 +36,3 @@ func errnoName(e syscall.Errno) string {
 	}
 	return "errno " + strconv.Itoa(int(e))
 }
-
-// devMajor and devMinor split a device number as this system encodes it
-// (the sensor's: a user-space dev_t).
-func devMajor(dev uint64) uint32 { return unix.Major(dev) }
-func devMinor(dev uint64) uint32 { return unix.Minor(dev) }

@@ -2,7 +2,11 @@
 
 package sensor
 
-import "testing"
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
 
 // The event vocabulary is spelled out as numbers in event.go so that it
 // builds on every platform; these must stay the kernel's.
@@ -66,6 +70,18 @@ func TestVocabularyMatchesKernel(t *testing.T) {
 	for _, f := range []Flags{FlagNativeExit, FlagCorrelationIDInvalid, FlagTraceparentInvalid} {
 		if f < 1<<13 || uint64(f) <= uint64(vigilEventFlagFLAG_ENV_TRUNCATED) {
 			t.Errorf("user-space flag %#x overlaps the kernel's", f)
+		}
+	}
+}
+
+func TestMkdevMatchesLinux(t *testing.T) {
+	for _, d := range [][2]uint32{{0, 0}, {8, 1}, {259, 3}, {0xfff, 0xff}, {0x1000, 0x100}, {0xfffff, 0xfffff}} {
+		dev := Mkdev(d[0], d[1])
+		if want := unix.Mkdev(d[0], d[1]); dev != want {
+			t.Errorf("Mkdev(%d, %d) = %#x, unix.Mkdev %#x", d[0], d[1], dev, want)
+		}
+		if DevMajor(dev) != d[0] || DevMinor(dev) != d[1] {
+			t.Errorf("Mkdev(%d, %d) splits into %d:%d", d[0], d[1], DevMajor(dev), DevMinor(dev))
 		}
 	}
 }

@@ -171,8 +171,11 @@ type Event struct {
 	Args       []string // argv as the process sees it
 	Argc       uint32   // argument count the kernel saw (> len(Args) if truncated)
 	Cwd        string   // absolute working directory
-	ExeInode   uint64
-	ExeDevice  uint64 // user-space dev_t encoding (unix.Mkdev)
+	// CommandLine is the command line as one string where the platform
+	// keeps it so (Windows; Args is its split), else empty.
+	CommandLine string
+	ExeInode    uint64
+	ExeDevice   uint64 // device number in Linux's user-space dev_t layout (see Mkdev)
 	// KindExec of a tracked process: the correlation ids in its new
 	// environment (see [ParseCorrelationID], [ParseTraceparent]). Empty
 	// when unset, invalid (FlagCorrelationIDInvalid,
@@ -272,6 +275,12 @@ const (
 	// Dir and Path (and Dir2, Path2) are a parent directory's absolute
 	// path and a name, both from the kernel's dentries (LSM hook).
 	FilePathKernel = FileFlags(64)
+
+	// Set by the adapters for other platforms, not the kernel (whose file
+	// flags stay below 1<<13).
+	FileAtStop      FileFlags = 1 << 13 // write end: reported because the event stream ended
+	FileModeUnknown FileFlags = 1 << 14 // open: the platform does not report the creation mode
+	FileSizeUnknown FileFlags = 1 << 15 // write end: the platform reports write calls, not bytes (Size is 0)
 )
 
 // File is a file action (KindFile).
@@ -283,7 +292,7 @@ type File struct {
 	Ops       uint64 // write end: write calls
 	First     uint64 // write end: ns since boot of the first write
 	Inode     uint64
-	Device    uint64 // user-space dev_t encoding
+	Device    uint64 // device number in Linux's user-space dev_t layout (see Mkdev)
 	Cookie    uint64 // identifies one open file (joins write start and end)
 	OpenFlags uint32 // open: O_* flags; unlinkat: AT_*; renameat2: RENAME_*
 	Mode      uint32 // open: mode argument
@@ -329,6 +338,7 @@ const (
 	NetPayloadCut          = NetFlags(4)  // Payload is the head of a longer buffer
 	NetStale               = NetFlags(8)  // send end: closed unseen, noticed on reuse
 	NetAddrKernel          = NetFlags(16) // connect: Dst is the kernel's copy (LSM hook)
+	NetAtStop     NetFlags = 1 << 14      // send end: reported because the event stream ended (adapters)
 	NetInterim    NetFlags = 1 << 15      // send end: totals so far, read at an interval; the socket is still open
 )
 
@@ -365,3 +375,16 @@ type Net struct {
 	// answer. It is only valid until the handler returns.
 	Payload []byte
 }
+
+// Mkdev makes a device number in Linux's user-space dev_t layout, the one
+// every event uses whatever the platform (adapters convert theirs), so a
+// record shows the same major:minor wherever it is encoded.
+func Mkdev(major, minor uint32) uint64 {
+	return uint64(major&0xfff)<<8 | uint64(major&^0xfff)<<32 | uint64(minor&0xff) | uint64(minor&^0xff)<<12
+}
+
+// DevMajor is the major number of a device number made by Mkdev.
+func DevMajor(dev uint64) uint32 { return uint32((dev>>8)&0xfff | (dev>>32)&^0xfff) }
+
+// DevMinor is the minor number of a device number made by Mkdev.
+func DevMinor(dev uint64) uint32 { return uint32(dev&0xff | (dev>>12)&^0xff) }

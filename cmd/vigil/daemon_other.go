@@ -41,7 +41,14 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	src, err := openSource(cfg, scope, log)
+	// Agents found running when the source starts wait here for the
+	// pipeline.
+	type seeded struct {
+		snap sensor.Snapshot
+		tree sensor.Tree
+	}
+	var running []seeded
+	src, err := openSource(cfg, scope, func(s sensor.Snapshot, t sensor.Tree) { running = append(running, seeded{s, t}) }, log)
 	if err != nil {
 		return err
 	}
@@ -70,8 +77,11 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range running {
+		p.table.Seed([]sensor.Snapshot{r.snap}, r.tree)
+	}
 	log.Info("vigil running", "version", vigilVersion(), "agents", len(agents), "source", src.Name(),
-		"output", outputWhere(cfg.Output), "trace_all", cfg.Sensor.TraceAll)
+		"running_processes", len(running), "output", outputWhere(cfg.Output), "trace_all", cfg.Sensor.TraceAll)
 	return serve(ctx, cfg, log, p, st, closeOut, src.Run, func() {})
 }
 

@@ -39,6 +39,8 @@ type pipeline struct {
 	registered    []string // agents that registered through intents
 	baseAgentName func(uint32) string
 
+	alive func(pid uint32, startTicks uint64) bool
+
 	lostMu sync.Mutex
 	lost   []sensor.Loss // reported from other goroutines (the shippers)
 }
@@ -71,6 +73,9 @@ type pipelineConfig struct {
 	// boot clock); Identity, when set, replaces the host's own (replays).
 	Times    correlate.TimeSource
 	Identity *output.Identity
+	// Alive tells whether a process the table holds still runs, for
+	// exits never seen (default: /proc).
+	Alive func(pid uint32, startTicks uint64) bool
 }
 
 func newPipeline(c pipelineConfig) (*pipeline, error) {
@@ -115,7 +120,7 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 		}
 		cfg := chain.Config{
 			Keys: keys, EpochRecords: c.EpochRecords, EpochPeriod: c.EpochPeriod,
-			ID: chain.Identity{HostName: id.HostName, HostID: id.HostID, BootID: id.BootID,
+			ID: chain.Identity{HostName: id.HostName, HostID: id.HostID, BootID: id.BootID, OSType: id.OS.Type, OSPlatform: id.OS.Platform,
 				AgentID: id.AgentID, AgentVersion: id.AgentVersion},
 		}
 		var (
@@ -141,6 +146,10 @@ func newPipeline(c pipelineConfig) (*pipeline, error) {
 		}
 	}
 	p.table, p.hasher, p.out = table, hasher, out
+	p.alive = c.Alive
+	if p.alive == nil {
+		p.alive = func(pid uint32, ticks uint64) bool { return sensor.Alive(procRoot, pid, ticks) }
+	}
 	p.reconcile = time.Now().Add(reconcileEvery)
 	if c.Join.IsVigil == nil {
 		c.Join.IsVigil = isVigilProcess(selfExecutable())
@@ -225,7 +234,7 @@ const hashDrainTimeout = 10 * time.Second
 func (p *pipeline) Flush() error {
 	if now := time.Now(); now.After(p.reconcile) {
 		p.reconcile = now.Add(reconcileEvery)
-		p.table.Reconcile(func(pid uint32, ticks uint64) bool { return sensor.Alive(procRoot, pid, ticks) })
+		p.table.Reconcile(p.alive)
 	}
 	p.table.Sweep()
 	if err := p.drainIntents(); err != nil {

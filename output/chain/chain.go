@@ -32,6 +32,7 @@ import (
 type Identity struct {
 	HostName, HostID, BootID string
 	AgentID, AgentVersion    string
+	OSType, OSPlatform       string // host.os.type and host.os.platform
 }
 
 // Config sets up a Chain.
@@ -258,14 +259,24 @@ func (c *Chain) control(action string, vigil map[string]*node) ([]byte, error) {
 			"kind": str("state"), "action": str(action), "module": str("vigil"),
 			"dataset": str("vigil.chain"), "created": str(now),
 		}),
-		"host": object(map[string]*node{
-			"name": str(id.HostName), "id": str(id.HostID),
-			"boot": object(map[string]*node{"id": str(id.BootID)}),
-		}),
+		"host":  c.host(),
 		"agent": object(map[string]*node{"type": str("vigil"), "id": str(id.AgentID), "version": str(id.AgentVersion)}),
 		"Vigil": object(vigil),
 	})
 	return c.seal(nil, n)
+}
+
+// host is the host object of the chain's records.
+func (c *Chain) host() *node {
+	id := c.cfg.ID
+	m := map[string]*node{
+		"name": str(id.HostName), "id": str(id.HostID),
+		"boot": object(map[string]*node{"id": str(id.BootID)}),
+	}
+	if id.OSType != "" {
+		m["os"] = object(map[string]*node{"type": str(id.OSType), "platform": str(id.OSPlatform)})
+	}
+	return object(m)
 }
 
 func object(m map[string]*node) *node {
