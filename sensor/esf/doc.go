@@ -26,8 +26,9 @@
 //     FileModeUnknown: ES does not report a creation mode.
 //     See writes.go. Paths are absolute and whole (FilePathExact) unless
 //     ES cut them (FilePathCut); inode and device come from the file's
-//     stat, the device in macOS's dev_t encoding (major << 24 | minor),
-//     which is what stat(2) and the correlator's hasher use there.
+//     stat, the device turned from macOS's dev_t (major << 24 | minor)
+//     into the events' layout (sensor.Mkdev), as the correlator's hasher
+//     turns stat(2)'s there.
 //   - KindNet: NetConnect to a UNIX-domain socket file (uipc_connect),
 //     with Dst.Family FamilyUnix and Dst.Path the socket's path.
 //   - KindLoss: messages ES dropped (gaps in seq_num), lines that could
