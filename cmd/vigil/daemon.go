@@ -17,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/output/ship"
 	"github.com/vigilsec/vigil/output/sink"
 	"github.com/vigilsec/vigil/output/store"
@@ -100,6 +102,27 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, p *pipeline
 	stopShippers()
 	log.Info("vigil stopped", "err", err)
 	return err
+}
+
+// daemonPipeline is the pipeline configuration every platform's daemon
+// shares; existing is what is stored, for the chain to continue from.
+func daemonPipeline(cfg config.Config, out io.Writer, existing io.Reader, agentName func(uint32) string,
+	redactor *redact.Redactor, log *slog.Logger) pipelineConfig {
+	return pipelineConfig{
+		Out:          out,
+		KeyDir:       cfg.Integrity.KeyDir,
+		Existing:     existing,
+		EpochRecords: cfg.Integrity.EpochRecords,
+		EpochPeriod:  cfg.Integrity.EpochPeriod.Duration,
+		AgentName:    agentName,
+		ExitGrace:    cfg.Processes.ExitGrace.Duration,
+		MaxProcesses: cfg.Processes.MaxProcesses,
+		FileFilter:   cfg.Files.Filter(),
+		Redactor:     redactor,
+		Log:          log,
+		Join: correlate.JoinConfig{Grace: cfg.Intent.Grace.Duration, MaxToolCall: cfg.Intent.MaxToolCall.Duration,
+			IgnorePaths: cfg.Intent.IgnorePaths},
+	}
 }
 
 // outputWhere names where records go, for the log.

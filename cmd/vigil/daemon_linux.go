@@ -87,26 +87,13 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer closeOut()
 	intents := newIntentQueue(redactor)
-	p, err := newPipeline(pipelineConfig{
-		Out:          out,
-		KeyDir:       cfg.Integrity.KeyDir,
-		Existing:     existing, // the chain continues from what is stored
-		EpochRecords: cfg.Integrity.EpochRecords,
-		EpochPeriod:  cfg.Integrity.EpochPeriod.Duration,
-		AgentName:    agentName,
-		ExitGrace:    cfg.Processes.ExitGrace.Duration,
-		MaxProcesses: cfg.Processes.MaxProcesses,
-		FileFilter:   cfg.Files.Filter(),
-		Redactor:     redactor,
-		Log:          log,
-		Intents:      intents,
-		Join: correlate.JoinConfig{Grace: cfg.Intent.Grace.Duration, MaxToolCall: cfg.Intent.MaxToolCall.Duration,
-			IgnorePaths: cfg.Intent.IgnorePaths},
-		Track: func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error) {
-			return s.TrackTree(procRoot, snaps, pid, tree)
-		},
-		TreeOf: func(pid uint32) sensor.Tree { t, _, _ := s.Tracked(pid); return t },
-	})
+	pc := daemonPipeline(cfg, out, existing, agentName, redactor, log)
+	pc.Intents = intents
+	pc.Track = func(snaps []sensor.Snapshot, pid uint32, tree sensor.Tree) ([]sensor.Snapshot, error) {
+		return s.TrackTree(procRoot, snaps, pid, tree)
+	}
+	pc.TreeOf = func(pid uint32) sensor.Tree { t, _, _ := s.Tracked(pid); return t }
+	p, err := newPipeline(pc)
 	if err != nil {
 		return err
 	}

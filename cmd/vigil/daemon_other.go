@@ -58,22 +58,9 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeOut()
-	p, err := newPipeline(pipelineConfig{
-		Out:          out,
-		KeyDir:       cfg.Integrity.KeyDir,
-		Existing:     existing,
-		EpochRecords: cfg.Integrity.EpochRecords,
-		EpochPeriod:  cfg.Integrity.EpochPeriod.Duration,
-		AgentName:    agentName,
-		ExitGrace:    cfg.Processes.ExitGrace.Duration,
-		MaxProcesses: cfg.Processes.MaxProcesses,
-		FileFilter:   cfg.Files.Filter(),
-		Redactor:     redactor,
-		Log:          log,
-		Join: correlate.JoinConfig{Grace: cfg.Intent.Grace.Duration, MaxToolCall: cfg.Intent.MaxToolCall.Duration,
-			IgnorePaths: cfg.Intent.IgnorePaths},
-		Times: sensor.WallClock{},
-	})
+	pc := daemonPipeline(cfg, out, existing, agentName, redactor, log)
+	pc.Times = sensor.WallClock{}
+	p, err := newPipeline(pc)
 	if err != nil {
 		return err
 	}

@@ -869,21 +869,28 @@ func (d *Decoder) endWrite(a *writeAgg, ff sensor.FileFlags, ktime uint64, parti
 	return emit(&d.ev)
 }
 
-func (d *Decoder) fileDelete(r *Record, emit func(*sensor.Event) error) error {
+// pathRecord reads what DeletePath and RenamePath share: the file object
+// and FilePath; ok is false when the record is bad (err) or its process
+// is out of scope.
+func (d *Decoder) pathRecord(r *Record) (fo uint64, fp string, pid uint32, tree sensor.Tree, ok bool, err error) {
 	p := r.Props
-	fo, err := p.Uint("FileObject")
-	if err != nil {
-		return d.bad(r, err)
+	if fo, err = p.Uint("FileObject"); err != nil {
+		return 0, "", 0, tree, false, d.bad(r, err)
 	}
-	fp, err := p.String("FilePath")
-	if err != nil {
-		return d.bad(r, err)
+	if fp, err = p.String("FilePath"); err != nil {
+		return 0, "", 0, tree, false, d.bad(r, err)
 	}
-	pid := r.ProcessID
-	tree, wanted := d.scope.Of(pid)
-	if !wanted {
+	pid = r.ProcessID
+	if tree, ok = d.scope.Of(pid); !ok {
 		d.stats.outOfScope.Add(1)
-		return nil
+	}
+	return fo, fp, pid, tree, ok, nil
+}
+
+func (d *Decoder) fileDelete(r *Record, emit func(*sensor.Event) error) error {
+	fo, fp, pid, tree, ok, err := d.pathRecord(r)
+	if !ok {
+		return err
 	}
 	f, known := d.files.get(fo)
 	path := d.devs.dosPath(fp)
@@ -894,20 +901,9 @@ func (d *Decoder) fileDelete(r *Record, emit func(*sensor.Event) error) error {
 }
 
 func (d *Decoder) fileRename(r *Record, emit func(*sensor.Event) error) error {
-	p := r.Props
-	fo, err := p.Uint("FileObject")
-	if err != nil {
-		return d.bad(r, err)
-	}
-	fp, err := p.String("FilePath")
-	if err != nil {
-		return d.bad(r, err)
-	}
-	pid := r.ProcessID
-	tree, wanted := d.scope.Of(pid)
-	if !wanted {
-		d.stats.outOfScope.Add(1)
-		return nil
+	fo, fp, pid, tree, ok, err := d.pathRecord(r)
+	if !ok {
+		return err
 	}
 	// FilePath is the new name; the old one is the file object's.
 	newPath := d.devs.dosPath(fp)
