@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigilsec/vigil/correlate"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/fsperm"
 	"github.com/vigilsec/vigil/internal/redact"
 	"github.com/vigilsec/vigil/output/ship"
 	"github.com/vigilsec/vigil/output/sink"
@@ -139,6 +140,9 @@ func outputWhere(o config.Output) string {
 func openOutput(o config.Output) (out io.Writer, existing io.Reader, closeOut func() error, st *store.Store, err error) {
 	if o.File != "" {
 		if err := os.MkdirAll(filepath.Dir(o.File), 0o700); err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("create output directory: %w", err)
+		}
+		if err := fsperm.Private(filepath.Dir(o.File)); err != nil {
 			return nil, nil, nil, nil, fmt.Errorf("create output directory: %w", err)
 		}
 		f, err := os.OpenFile(o.File, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)

@@ -49,11 +49,6 @@ type Config struct {
 // for an fsync: what a power loss can take.
 const DefaultSyncInterval = 20 * time.Millisecond
 
-// DefaultPath is where the daemon's configuration is installed
-// (deploy/vigil.service); vigil hook and vigil emit read the intent
-// socket's path from it.
-const DefaultPath = "/etc/vigil/vigil.toml"
-
 // Intent configures the socket agents report their intents on, and how
 // intents are judged against what the kernel saw.
 type Intent struct {
@@ -118,13 +113,6 @@ type Integrity struct {
 	EpochRecords int      `toml:"epoch_records"`
 	EpochPeriod  Duration `toml:"epoch_period"`
 }
-
-// DefaultIntentSocket is the intent socket unless configured otherwise
-// (intent.DefaultSocket).
-const DefaultIntentSocket = "/run/vigil/intent.sock"
-
-// DefaultKeyDir is where the daemon looks for its keys by default.
-const DefaultKeyDir = "/var/lib/vigil/keys"
 
 // Network tunes network records.
 type Network struct {
@@ -216,12 +204,6 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	d.Duration = v
 	return nil
 }
-
-// DefaultOutputDir is the daemon's segment store when none is configured.
-const DefaultOutputDir = "/var/lib/vigil/data"
-
-// DefaultOutputFile is kept for configurations that name a single file.
-const DefaultOutputFile = "/var/log/vigil/events.jsonl"
 
 // DefaultAgents are well-known agent CLIs, by the names they are invoked
 // by.

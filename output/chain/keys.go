@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vigilsec/vigil/internal/fsperm"
 )
 
 // Key files in a key directory.
@@ -52,6 +54,9 @@ func Keygen(dir string) (ed25519.PublicKey, []byte, error) {
 		return nil, nil, fmt.Errorf("keygen: %w", err)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("keygen: %w", err)
+	}
+	if err := fsperm.Private(dir); err != nil {
 		return nil, nil, fmt.Errorf("keygen: %w", err)
 	}
 	for _, f := range []string{SignKeyFile, MACKeyFile} {

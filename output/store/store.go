@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/fsperm"
 )
 
 // Config sets up a Store.
@@ -113,6 +115,9 @@ func Open(cfg Config) (*Store, error) {
 		cfg.Now = time.Now
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := fsperm.Private(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s := &Store{cfg: cfg}
