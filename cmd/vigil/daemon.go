@@ -35,8 +35,10 @@ starts a tracked tree, and the trees' process events are appended as ECS
 JSON lines to the segment store (output.dir) or to output.file, sealed
 into a tamper-evident chain with the keys in integrity.key_dir (create
 them with vigil keygen). Agents already running at start-up are
-picked up from /proc with their descendants. Stops cleanly on SIGTERM or
-SIGINT. Without --config, the built-in agent list is used, records go to
+picked up with their descendants (from /proc on Linux, from a process
+snapshot on Windows; on macOS from their next exec). Events come from
+eBPF on Linux, ETW on Windows and eslogger on macOS. Stops cleanly on
+SIGTERM or SIGINT. Without --config, the built-in agent list is used, records go to
 the segment store in ` + config.DefaultOutputDir + `, and keys are read from
 ` + config.DefaultKeyDir + `.
 
