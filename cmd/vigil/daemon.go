@@ -11,10 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vigilsec/vigil/correlate"
@@ -69,9 +67,7 @@ func daemonCommand(args []string, stderr io.Writer, log *slog.Logger) error {
 			return err
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return runDaemon(ctx, cfg, log)
+	return runAsDaemon(cfg, log)
 }
 
 // serve runs source into the pipeline until ctx ends, with retention and
