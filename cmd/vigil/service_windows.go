@@ -13,7 +13,7 @@ import (
 
 // serviceName is the name to install the service under:
 //
-//	sc.exe create Vigil binPath= "C:\Program Files\Vigil\vigil.exe run" start= auto
+//	sc.exe create Vigil binPath= "\"C:\Program Files\Vigil\vigil.exe\" run" start= auto
 const serviceName = "Vigil"
 
 // runAsDaemon runs the daemon as a Windows service when the service
