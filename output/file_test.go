@@ -431,3 +431,23 @@ func TestFileNameParts(t *testing.T) {
 		d.is("file.extension", tc.ext)
 	}
 }
+
+// Paths split after their last separator: '/' everywhere, and '\' too
+// in Windows paths (records from the ETW adapter, encoded on any system).
+func TestSplitPath(t *testing.T) {
+	for _, tc := range []struct{ path, dir, name string }{
+		{"/etc/hosts", "/etc/", "hosts"},
+		{"/", "/", ""},
+		{"relative", "", "relative"},
+		{`/tmp/a\b`, "/tmp/", `a\b`}, // a backslash is a name's on Linux and macOS
+		{`C:\Users\dev\app.js`, `C:\Users\dev\`, "app.js"},
+		{`C:\boot.ini`, `C:\`, "boot.ini"},
+		{`c:/Users/dev/x`, "c:/Users/dev/", "x"},
+		{`\\server\share\f.txt`, `\\server\share\`, "f.txt"},
+		{`1:\x`, "", `1:\x`},
+	} {
+		if dir, name := splitPath(tc.path); dir != tc.dir || name != tc.name {
+			t.Errorf("splitPath(%q) = %q, %q; want %q, %q", tc.path, dir, name, tc.dir, tc.name)
+		}
+	}
+}
