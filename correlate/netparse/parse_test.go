@@ -133,9 +133,6 @@ func TestParseDNS(t *testing.T) {
 // documents ("NOERROR", "NXDOMAIN"), which are also the names ECS gives
 // as dns.response_code values.
 func TestParseDNSResponseCodeNames(t *testing.T) {
-	t.Skip(`BUG: ParseDNS sets RCode to strings.ToUpper(gopacket's DNSResponseCode.String()), which gives ` +
-		`"NO ERROR", "NON-EXISTENT DOMAIN", "SERVER FAILURE " (trailing space), "QUERY REFUSED" instead of the ` +
-		`documented "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"; dns.response_code carries these strings`)
 	for _, tc := range []struct {
 		code layers.DNSResponseCode
 		want string
@@ -162,11 +159,6 @@ func TestParseDNSResponseCodeNames(t *testing.T) {
 // 512-byte head cuts large answers: each prefix must give an error, not
 // a panic.
 func TestParseDNSCut(t *testing.T) {
-	t.Skip("BUG: ParseDNS panics (gopacket v1.1.19 DNSQuestion.decode / DNSResourceRecord.decode index " +
-		"data[endq:endq+10] without a length check) when a message ends inside a question's or record's fixed " +
-		"fields when the slice's capacity ends there (a 40-record answer cut at 512 bytes, DNS_ANSWER_MAX; or any " +
-		"first send payload shaped so, since handleNet calls ParseDNS on every send start; no recover() exists), " +
-		"and silently reads bytes past len(b) when capacity allows (a query cut after its name parses as complete)")
 	big := slices.Clone(handAnswer[:29])
 	big[7] = 40 // ancount
 	for i := range 40 {
@@ -480,9 +472,6 @@ func TestParseClientHelloCut(t *testing.T) {
 // TestParseClientHelloCutAtExtensions cuts a hello where its extensions
 // would start.
 func TestParseClientHelloCutAtExtensions(t *testing.T) {
-	t.Skip("BUG: ParseClientHello returns ServerName \"\" and no error for a hello cut exactly at the end of " +
-		"its compression methods (r.empty() is taken as \"no extensions\" without checking the handshake or " +
-		"record length), so a captured head that stops there reports \"no SNI\" instead of ErrTruncated")
 	hello := helloWithSNI(t)
 	h, err := ParseClientHello(hello[:layout(t, hello).extsStart])
 	if !errors.Is(err, ErrTruncated) {
