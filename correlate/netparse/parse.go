@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // Errors the parsers return.
@@ -42,76 +42,138 @@ type DNSMessage struct {
 	Answers   []DNSAnswer
 }
 
-// ParseDNS parses a DNS message (UDP payload).
-func ParseDNS(b []byte) (m *DNSMessage, err error) {
+// ParseDNS parses a DNS message (UDP payload): its header, questions and
+// answers. The authority and additional sections are not read, so a head
+// cut short within them still gives the answers. Answers of types other
+// than A, AAAA, CNAME, PTR and NS are named but their data is not read.
+func ParseDNS(b []byte) (*DNSMessage, error) {
 	if len(b) < 12 {
 		return nil, fmt.Errorf("dns: %w: %d bytes", ErrNotThis, len(b))
 	}
-	// gopacket's DNS decoder (v1.1.19) indexes a record's fixed fields
-	// without checking the length: with spare capacity it reads bytes
-	// that were never captured, without it it panics. Give it no spare
-	// capacity, and turn a panic into an error.
-	b = b[:len(b):len(b)]
-	defer func() {
-		if r := recover(); r != nil {
-			m, err = nil, fmt.Errorf("dns: %w: message cut short or malformed", ErrTruncated)
-		}
-	}()
-	var d layers.DNS
-	if err := d.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+	var p dnsmessage.Parser
+	h, err := p.Start(b)
+	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	if len(d.Questions) == 0 {
+	m := &DNSMessage{ID: h.ID, Response: h.Response}
+	if h.Response {
+		m.RCode = rcodeName(h.RCode)
+	}
+	for {
+		q, err := p.Question()
+		if errors.Is(err, dnsmessage.ErrSectionDone) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dns: question: %w", err)
+		}
+		m.Questions = append(m.Questions, DNSQuestion{Name: dnsName(q.Name), Type: dnsType(q.Type)})
+	}
+	if len(m.Questions) == 0 {
 		return nil, fmt.Errorf("dns: %w: no question", ErrNotThis)
 	}
-	m = &DNSMessage{ID: d.ID, Response: d.QR}
-	if d.QR {
-		m.RCode = rcodeName(d.ResponseCode)
-	}
-	for _, q := range d.Questions {
-		m.Questions = append(m.Questions, DNSQuestion{Name: string(q.Name), Type: q.Type.String()})
-	}
-	for _, a := range d.Answers {
-		ans := DNSAnswer{Name: string(a.Name), Type: a.Type.String(), TTL: a.TTL}
-		switch a.Type {
-		case layers.DNSTypeA, layers.DNSTypeAAAA:
-			// An A record holds 4 bytes and an AAAA record 16; anything
-			// else is malformed and names no address.
-			if want := map[layers.DNSType]int{layers.DNSTypeA: 4, layers.DNSTypeAAAA: 16}[a.Type]; len(a.Data) == want {
-				if ip, ok := netip.AddrFromSlice(a.Data); ok {
-					ans.IP = ip
-					ans.Data = ip.String()
+	for {
+		ah, err := p.AnswerHeader()
+		if errors.Is(err, dnsmessage.ErrSectionDone) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dns: answer: %w", err)
+		}
+		ans := DNSAnswer{Name: dnsName(ah.Name), Type: dnsType(ah.Type), TTL: ah.TTL}
+		switch ah.Type {
+		case dnsmessage.TypeA, dnsmessage.TypeAAAA:
+			// An A record holds 4 bytes and an AAAA record 16: the
+			// parser refuses other lengths.
+			var ip netip.Addr
+			if ah.Type == dnsmessage.TypeA {
+				r, err := p.AResource()
+				if err != nil {
+					return nil, fmt.Errorf("dns: answer %s: %w", ans.Name, err)
 				}
+				ip = netip.AddrFrom4(r.A)
+			} else {
+				r, err := p.AAAAResource()
+				if err != nil {
+					return nil, fmt.Errorf("dns: answer %s: %w", ans.Name, err)
+				}
+				ip = netip.AddrFrom16(r.AAAA)
 			}
-		case layers.DNSTypeCNAME:
-			ans.Data = string(a.CNAME)
-		case layers.DNSTypePTR:
-			ans.Data = string(a.PTR)
-		case layers.DNSTypeNS:
-			ans.Data = string(a.NS)
+			ans.IP, ans.Data = ip, ip.String()
+		case dnsmessage.TypeCNAME:
+			r, err := p.CNAMEResource()
+			if err != nil {
+				return nil, fmt.Errorf("dns: answer %s: %w", ans.Name, err)
+			}
+			ans.Data = dnsName(r.CNAME)
+		case dnsmessage.TypePTR:
+			r, err := p.PTRResource()
+			if err != nil {
+				return nil, fmt.Errorf("dns: answer %s: %w", ans.Name, err)
+			}
+			ans.Data = dnsName(r.PTR)
+		case dnsmessage.TypeNS:
+			r, err := p.NSResource()
+			if err != nil {
+				return nil, fmt.Errorf("dns: answer %s: %w", ans.Name, err)
+			}
+			ans.Data = dnsName(r.NS)
+		default:
+			if err := p.SkipAnswer(); err != nil {
+				return nil, fmt.Errorf("dns: answer %s: %w", ans.Name, err)
+			}
 		}
 		m.Answers = append(m.Answers, ans)
 	}
 	return m, nil
 }
 
+// dnsName is a name as written in messages, without the root's dot.
+func dnsName(n dnsmessage.Name) string {
+	s := n.String()
+	if len(s) > 1 {
+		s = strings.TrimSuffix(s, ".")
+	}
+	return s
+}
+
+// dnsTypes are the mnemonics of the record types agents' traffic carries.
+var dnsTypes = map[dnsmessage.Type]string{
+	dnsmessage.TypeA: "A", dnsmessage.TypeNS: "NS", dnsmessage.TypeCNAME: "CNAME",
+	dnsmessage.TypeSOA: "SOA", dnsmessage.TypePTR: "PTR", dnsmessage.TypeMX: "MX",
+	dnsmessage.TypeTXT: "TXT", dnsmessage.TypeAAAA: "AAAA", dnsmessage.TypeSRV: "SRV",
+	dnsmessage.TypeOPT: "OPT", dnsmessage.TypeSVCB: "SVCB", dnsmessage.TypeHTTPS: "HTTPS",
+	dnsmessage.TypeWKS: "WKS", dnsmessage.TypeHINFO: "HINFO", dnsmessage.TypeMINFO: "MINFO",
+	dnsmessage.TypeAXFR: "AXFR", dnsmessage.TypeALL: "ANY", dnsmessage.Type(43): "DS",
+	dnsmessage.Type(46): "RRSIG", dnsmessage.Type(47): "NSEC", dnsmessage.Type(48): "DNSKEY",
+	dnsmessage.Type(52): "TLSA", dnsmessage.Type(257): "CAA",
+}
+
+// dnsType is a record type's mnemonic, or TYPEn (RFC 3597) for others.
+func dnsType(t dnsmessage.Type) string {
+	if s, ok := dnsTypes[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
+}
+
 // rcodeName is the standard mnemonic of a DNS response code.
-func rcodeName(c layers.DNSResponseCode) string {
+func rcodeName(c dnsmessage.RCode) string {
 	switch c {
-	case layers.DNSResponseCodeNoErr:
+	case dnsmessage.RCodeSuccess:
 		return "NOERROR"
-	case layers.DNSResponseCodeFormErr:
+	case dnsmessage.RCodeFormatError:
 		return "FORMERR"
-	case layers.DNSResponseCodeServFail:
+	case dnsmessage.RCodeServerFailure:
 		return "SERVFAIL"
-	case layers.DNSResponseCodeNXDomain:
+	case dnsmessage.RCodeNameError:
 		return "NXDOMAIN"
-	case layers.DNSResponseCodeNotImp:
+	case dnsmessage.RCodeNotImplemented:
 		return "NOTIMP"
-	case layers.DNSResponseCodeRefused:
+	case dnsmessage.RCodeRefused:
 		return "REFUSED"
 	}
-	return fmt.Sprintf("RCODE%d", uint8(c))
+	return fmt.Sprintf("RCODE%d", uint16(c))
 }
 
 // HTTPRequest is the start of an HTTP/1.x request.
