@@ -12,7 +12,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
@@ -114,6 +113,8 @@ type Sensor struct {
 	// Whether the LSM programs run, and if not, why.
 	usingLSM bool
 	lsmErr   error
+	// Records read across the ring buffer's end (copied), over every Run.
+	ringCrossed uint64
 }
 
 // Hooks is what the kernel offers beyond the tracepoints the sensor
@@ -325,14 +326,16 @@ func (s *Sensor) TreeSize(tree Tree) (int, error) {
 // drains the records already buffered, reports loss a last time, and
 // returns nil. Run must not be called concurrently.
 func (s *Sensor) Run(ctx context.Context, h Handler) error {
-	rd, err := ringbuf.NewReader(s.objs.Events)
+	rd, err := newRingReader(s.objs.Events.FD(), int(s.objs.Events.MaxEntries()))
 	if err != nil {
 		return fmt.Errorf("open ring buffer reader: %w", err)
 	}
-	defer rd.Close()
+	defer func() {
+		s.ringCrossed += rd.crossed
+		rd.close()
+	}()
 
 	var (
-		rec      ringbuf.Record
 		ev       Event
 		dec      = NewDecoder()
 		nextLoss = time.Now().Add(s.cfg.LossInterval)
@@ -345,21 +348,21 @@ func (s *Sensor) Run(ctx context.Context, h Handler) error {
 	)
 	for {
 		if draining {
-			rd.SetDeadline(time.Now())
+			rd.setDeadline(time.Now())
 		} else {
-			rd.SetDeadline(time.Now().Add(s.cfg.PollInterval))
+			rd.setDeadline(time.Now().Add(s.cfg.PollInterval))
 		}
-		err := rd.ReadInto(&rec)
+		rec, err := rd.next()
 		switch {
 		case err == nil:
-			if err := dec.Decode(rec.RawSample, &ev); err != nil {
+			if err := dec.Decode(rec, &ev); err != nil {
 				s.loss.decodeError(err)
 				s.log.Debug("drop undecodable record", "err", err)
 			} else if err := h.HandleEvent(&ev); err != nil {
 				return err
 			}
 			if draining {
-				if drainLeft -= len(rec.RawSample); drainLeft <= 0 {
+				if drainLeft -= len(rec); drainLeft <= 0 {
 					return s.reportLoss(&ev, h)
 				}
 				continue
@@ -380,7 +383,7 @@ func (s *Sensor) Run(ctx context.Context, h Handler) error {
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
 		if ctx.Err() != nil {
-			draining, drainLeft = true, rd.AvailableBytes()
+			draining, drainLeft = true, rd.availableBytes()
 			continue
 		}
 		now := time.Now()

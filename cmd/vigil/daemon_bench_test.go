@@ -22,9 +22,8 @@ import (
 // memStatus is a process's resident memory, from /proc/PID/status:
 // anonymous (heap, stacks), file-backed and shared; and, from
 // /proc/PID/smaps, how much of the file-backed part is BPF maps mapped
-// into the process (kernel memory: the ring buffer, whose data pages are
-// mapped twice so a record can be read across the wrap, and the scope
-// filter).
+// into the process (kernel memory: the ring buffer's data pages and the
+// scope filter).
 type memStatus struct{ rss, anon, file, shmem, bpfMaps uint64 }
 
 func readMemStatus(pid int) (memStatus, error) {
