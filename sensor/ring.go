@@ -39,19 +39,18 @@ const (
 // release), so a record is valid until then, the same lifetime a reused
 // copy buffer gives.
 type ringReader struct {
-	fd       int
-	cons     []byte // the consumer position's page, read-write
-	prod     []byte // the producer position's page, then the data, read-only
-	consPos  *uint64
-	prodPos  *uint64
-	data     []byte
-	mask     uint64
-	pending  uint64 // consumer position once the record handed out is released
-	held     bool
-	wrapped  []byte // a record that crosses the end, copied
-	crossed  uint64 // how many did
-	pollFds  [1]unix.PollFd
-	deadline time.Time
+	fd      int
+	cons    []byte // the consumer position's page, read-write
+	prod    []byte // the producer position's page, then the data, read-only
+	consPos *uint64
+	prodPos *uint64
+	data    []byte
+	mask    uint64
+	pending uint64 // consumer position once the record handed out is released
+	held    bool
+	wrapped []byte // a record that crosses the end, copied
+	crossed uint64 // how many did
+	pollFds [1]unix.PollFd
 }
 
 var (
@@ -87,16 +86,13 @@ func newRingReader(fd, size int) (*ringReader, error) {
 	return r, nil
 }
 
-// setDeadline bounds how long next waits for a record.
-func (r *ringReader) setDeadline(t time.Time) { r.deadline = t }
-
-// availableBytes is what the producer has placed beyond the consumer
-// position, committed or not.
+// availableBytes is what the producer has placed beyond the records
+// handed out so far, committed or not.
 func (r *ringReader) availableBytes() int {
 	if r.data == nil {
 		return 0
 	}
-	return int(atomic.LoadUint64(r.prodPos) - atomic.LoadUint64(r.consPos))
+	return int(atomic.LoadUint64(r.prodPos) - r.pending)
 }
 
 // release gives the space of the record handed out last back to the
@@ -108,15 +104,18 @@ func (r *ringReader) release() {
 	}
 }
 
-// next returns the next committed record, waiting until the deadline for
-// one. Once the deadline has passed and the buffer holds no committed
-// record, it returns os.ErrDeadlineExceeded. The record is valid until the
-// next call to next, release or close.
-func (r *ringReader) next() ([]byte, error) {
+// next returns the next committed record. When there is none it waits
+// up to wait for one (not at all if wait is not positive), then returns
+// os.ErrDeadlineExceeded. The record is valid until the next call to
+// next, release or close. The clock is read only when the buffer is
+// found empty: a reader that keeps up with a busy producer never reads
+// it.
+func (r *ringReader) next(wait time.Duration) ([]byte, error) {
 	if r.data == nil {
 		return nil, errRingClosed
 	}
 	r.release()
+	var deadline time.Time
 	for {
 		rec, err := r.take()
 		if rec != nil || err != nil {
@@ -129,13 +128,19 @@ func (r *ringReader) next() ([]byte, error) {
 			}
 			return rec, err
 		}
-		wait := time.Until(r.deadline)
 		if wait <= 0 {
 			return nil, os.ErrDeadlineExceeded
 		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(wait)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, os.ErrDeadlineExceeded
+		}
 		// Records sent with BPF_RB_NO_WAKEUP arrive without a wakeup:
-		// the deadline is what brings them in.
-		ms := int((wait + time.Millisecond - 1) / time.Millisecond)
+		// the wait's end is what brings them in.
+		ms := int((left + time.Millisecond - 1) / time.Millisecond)
 		if _, err := unix.Poll(r.pollFds[:], ms); err != nil && !errors.Is(err, unix.EINTR) {
 			return nil, fmt.Errorf("poll ring buffer: %w", err)
 		}

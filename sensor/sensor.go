@@ -347,12 +347,11 @@ func (s *Sensor) Run(ctx context.Context, h Handler) error {
 		n         int
 	)
 	for {
+		wait := s.cfg.PollInterval
 		if draining {
-			rd.setDeadline(time.Now())
-		} else {
-			rd.setDeadline(time.Now().Add(s.cfg.PollInterval))
+			wait = 0
 		}
-		rec, err := rd.next()
+		rec, err := rd.next(wait)
 		switch {
 		case err == nil:
 			if err := dec.Decode(rec, &ev); err != nil {
@@ -362,7 +361,7 @@ func (s *Sensor) Run(ctx context.Context, h Handler) error {
 				return err
 			}
 			if draining {
-				if drainLeft -= len(rec); drainLeft <= 0 {
+				if drainLeft -= ringHdrSize + (len(rec)+7)&^7; drainLeft <= 0 {
 					return s.reportLoss(&ev, h)
 				}
 				continue
