@@ -1,6 +1,7 @@
 package correlate
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -80,18 +81,30 @@ func (f *FileFilter) drops(p *Process, path string) bool {
 // cleaned: their links (/proc/self, fd links) name the process that used
 // them, not Vigil. A relative path without a directory (its dirfd named
 // no open file) is returned as it is, and ok is false.
-func resolvePath(dir, p string) (path string, ok bool) {
+//
+// With dirKernel, dir is the kernel's path of the directory, built from
+// its dentries: it has no symlinks or dots to resolve, so only the
+// relative path's own directories are looked up (one lstat for
+// ".git/index.lock" where resolving the whole parent takes one for every
+// component of the working directory as well).
+func resolvePath(dir, p string, dirKernel bool) (path string, ok bool) {
 	if p == "" {
 		return dir, dir != ""
 	}
+	rel := ""
 	if !filepath.IsAbs(p) {
 		if dir == "" {
 			return p, false
 		}
-		p = dir + "/" + p
+		rel, p = p, dir+"/"+p
 	}
 	if strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/dev/fd/") || p == "/proc" {
 		return filepath.Clean(p), true
+	}
+	if rel != "" && dirKernel {
+		if r, ok := resolveBelow(dir, rel); ok {
+			return r, true
+		}
 	}
 	parent, base := filepath.Split(p)
 	if base == "." || base == ".." {
@@ -104,6 +117,32 @@ func resolvePath(dir, p string) (path string, ok bool) {
 		return filepath.Join(r, base), true
 	}
 	return filepath.Clean(p), true
+}
+
+// resolveBelow joins rel to dir, a directory path with nothing in it to
+// resolve, when every directory rel names on the way is a real directory
+// (not a symlink, not ".."): then the join, cleaned, is the answer. ok is
+// false otherwise, and the caller resolves the whole path.
+func resolveBelow(dir, rel string) (string, bool) {
+	parent, base := filepath.Split(rel)
+	if base == "" || base == "." || base == ".." {
+		return "", false
+	}
+	r := strings.TrimRight(dir, "/") // "" for the root
+	for c := range strings.SplitSeq(parent, "/") {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			return "", false
+		}
+		next := r + "/" + c
+		if fi, err := os.Lstat(next); err != nil || !fi.IsDir() {
+			return "", false
+		}
+		r = next
+	}
+	return r + "/" + base, true
 }
 
 // handleFile fills t.rec for a file event; false means no record (the
@@ -147,8 +186,9 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 			return true
 		}
 		var ok1, ok2 bool
-		t.file.OldPath, ok1 = resolvePath(f.Dir, f.Path)
-		t.file.Path, ok2 = resolvePath(f.Dir2, f.Path2)
+		dirKernel := f.Flags&sensor.FileDirKernel != 0
+		t.file.OldPath, ok1 = resolvePath(f.Dir, f.Path, dirKernel)
+		t.file.Path, ok2 = resolvePath(f.Dir2, f.Path2, dirKernel)
 		if !ok1 || !ok2 {
 			t.file.PathSource = "unresolved"
 		}
@@ -158,7 +198,7 @@ func (t *Table) handleFile(ev *sensor.Event) bool {
 		t.file.Path, t.file.PathSource = f.Path, "kernel"
 	} else if f.Flags&sensor.FilePathKernel != 0 {
 		t.file.Path, t.file.PathSource = filepath.Join(f.Dir, f.Path), "kernel"
-	} else if path, ok := resolvePath(f.Dir, f.Path); ok {
+	} else if path, ok := resolvePath(f.Dir, f.Path, f.Flags&sensor.FileDirKernel != 0); ok {
 		t.file.Path = path
 	} else {
 		t.file.Path, t.file.PathSource = path, "unresolved"

@@ -103,8 +103,62 @@ func TestResolvePath(t *testing.T) {
 		{"empty path, empty dir", "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, _ := resolvePath(tc.dir, tc.path); got != tc.want {
+			if got, _ := resolvePath(tc.dir, tc.path, false); got != tc.want {
 				t.Errorf("resolvePath(%q, %q) = %q, want %q", tc.dir, tc.path, got, tc.want)
+			}
+			// A directory as the kernel gives it (absolute, no symlinks,
+			// no dots) changes nothing but the lookups made.
+			if canonical, err := filepath.EvalSymlinks(tc.dir); err == nil && canonical == tc.dir && filepath.IsAbs(tc.dir) {
+				if got, _ := resolvePath(tc.dir, tc.path, true); got != tc.want {
+					t.Errorf("resolvePath(%q, %q) with the kernel's dir = %q, want %q", tc.dir, tc.path, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestResolvePathKernelDir: a directory the kernel built from dentries is
+// taken as it is (here a symlink, which the kernel never sends, shows it
+// is not looked up); the relative path's own symlinks and ".." are still
+// resolved, and /proc still only cleaned.
+func TestResolvePathKernelDir(t *testing.T) {
+	root := fsTree(t)
+	r := func(p string) string { return root + p }
+	for _, tc := range []struct{ dir, path, want string }{
+		{r("/link"), "f", r("/link/f")},
+		{r("/link"), "sub/f", r("/link/sub/f")}, // missing below: cleaned
+		{r(""), "link/f", r("/a/b/f")},
+		{r(""), "a/b/up/f", r("/a/f")},
+		{r(""), "a/../d/f", r("/d/f")},
+		{r(""), "a/x/f", r("/a/x/f")}, // a file as a directory: cleaned
+		{r("/a/b"), ".", r("/a/b")},
+		{"/", "etc/f", "/etc/f"},
+		{"/proc/1", "cwd/f", "/proc/1/cwd/f"},
+	} {
+		if got, ok := resolvePath(tc.dir, tc.path, true); got != tc.want || !ok {
+			t.Errorf("resolvePath(%q, %q, kernel dir) = %q, %v; want %q", tc.dir, tc.path, got, ok, tc.want)
+		}
+	}
+}
+
+// BenchmarkResolvePath resolves a name two directories below a working
+// directory eight deep, as git names ".git/refs/x" relative to a
+// repository, with the directory taken from the kernel and looked up.
+func BenchmarkResolvePath(b *testing.B) {
+	root, err := filepath.EvalSymlinks(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(root, "home/u/src/github.com/org/repo")
+	if err := os.MkdirAll(filepath.Join(dir, ".git/refs"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, kernel := range []bool{false, true} {
+		b.Run(map[bool]string{false: "lookup-dir", true: "kernel-dir"}[kernel], func(b *testing.B) {
+			for range b.N {
+				if p, _ := resolvePath(dir, ".git/refs/x", kernel); p != dir+"/.git/refs/x" {
+					b.Fatal(p)
+				}
 			}
 		})
 	}
@@ -114,7 +168,7 @@ func TestResolvePath(t *testing.T) {
 // relative path when the dirfd named no open file (openat(99, "x")
 // failing with EBADF), so the directory is unknown.
 func TestResolvePathRelativeWithoutDir(t *testing.T) {
-	if got, ok := resolvePath("", "x"); got != "x" || ok {
+	if got, ok := resolvePath("", "x", false); got != "x" || ok {
 		t.Errorf(`resolvePath("", "x") = %q, %v; want "x", false`, got, ok)
 	}
 }
@@ -255,7 +309,7 @@ func TestFileFilterProcSelfUnresolved(t *testing.T) {
 	}
 	own := "/proc/" + strconv.Itoa(os.Getpid()) + "/"
 	for _, p := range []string{"/dev/fd/3", "/proc/thread-self/fd/3"} {
-		if got, _ := resolvePath("/", p); strings.HasPrefix(got, own) {
+		if got, _ := resolvePath("/", p, true); strings.HasPrefix(got, own) {
 			t.Errorf("resolvePath(%q) = %q: Vigil's own /proc", p, got)
 		}
 	}

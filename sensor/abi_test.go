@@ -72,6 +72,11 @@ func TestVocabularyMatchesKernel(t *testing.T) {
 			t.Errorf("user-space flag %#x overlaps the kernel's", f)
 		}
 	}
+	for _, f := range []FileFlags{FileDirKernel, FileAtStop, FileModeUnknown, FileSizeUnknown} {
+		if f < 1<<12 || uint64(f) <= uint64(vigilFileFlagFFLAG_PATH_KERNEL) {
+			t.Errorf("user-space file flag %#x overlaps the kernel's", f)
+		}
+	}
 }
 
 func TestMkdevMatchesLinux(t *testing.T) {

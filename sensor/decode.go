@@ -179,9 +179,15 @@ func (d *Decoder) decodeFile(raw []byte, ev *Event) error {
 		}
 		data = data[n:]
 	}
+	flags := FileFlags(x.Fflags)
+	if flags&FilePathCut == 0 && (strs[0] != "" || strs[2] != "") {
+		// A directory the kernel sent is its path from the dentries
+		// (the working directory or the dirfd's file): canonical.
+		flags |= FileDirKernel
+	}
 	ev.File = File{
 		Op:        FileOp(x.Op),
-		Flags:     FileFlags(x.Fflags),
+		Flags:     flags,
 		Ret:       x.Ret,
 		Size:      x.Size,
 		Ops:       x.Ops,

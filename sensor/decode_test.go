@@ -205,7 +205,7 @@ func fileCases() []decodeCase {
 				Flags: testOCreat | testOWronly, Mode: 0o600, Fd: testATFDCWD,
 			}, "/home/u/project", "sub/../missing.txt", "", ""),
 			want: fileEvent(File{
-				Op: FileOpen, Ret: -int64(syscall.ENOENT), OpenFlags: testOCreat | testOWronly, Mode: 0o600,
+				Op: FileOpen, Flags: FileDirKernel, Ret: -int64(syscall.ENOENT), OpenFlags: testOCreat | testOWronly, Mode: 0o600,
 				FD: testATFDCWD, Dir: "/home/u/project", Path: "sub/../missing.txt",
 			}),
 		},
@@ -225,7 +225,7 @@ func fileCases() []decodeCase {
 				Op: uint16(vigilFileOpFILE_RENAME), Flags: 1 /* RENAME_NOREPLACE */, Fd: 5,
 			}, "/home/u", "a.txt", "/tmp/x", "../b.txt"),
 			want: fileEvent(File{
-				Op: FileRename, OpenFlags: 1, FD: 5,
+				Op: FileRename, Flags: FileDirKernel, OpenFlags: 1, FD: 5,
 				Dir: "/home/u", Path: "a.txt", Dir2: "/tmp/x", Path2: "../b.txt",
 			}),
 		},
@@ -237,17 +237,24 @@ func fileCases() []decodeCase {
 		{
 			name: "file rename, only the new name relative",
 			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RENAME), Ret: -int64(syscall.EXDEV)}, "", "/a/old", "/cwd", "new"),
-			want: fileEvent(File{Op: FileRename, Ret: -int64(syscall.EXDEV), Path: "/a/old", Dir2: "/cwd", Path2: "new"}),
+			want: fileEvent(File{Op: FileRename, Flags: FileDirKernel, Ret: -int64(syscall.EXDEV), Path: "/a/old", Dir2: "/cwd", Path2: "new"}),
 		},
 		{
 			name: "file unlink, relative path",
 			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_UNLINK), Fd: testATFDCWD}, "/srv", "old.log", "", ""),
-			want: fileEvent(File{Op: FileUnlink, FD: testATFDCWD, Dir: "/srv", Path: "old.log"}),
+			want: fileEvent(File{Op: FileUnlink, Flags: FileDirKernel, FD: testATFDCWD, Dir: "/srv", Path: "old.log"}),
+		},
+		{
+			// A cut record's directory may be the part cut: not taken
+			// as the kernel's whole path.
+			name: "file unlink, relative path cut",
+			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_UNLINK), Fflags: uint16(FilePathCut), Fd: testATFDCWD}, "/srv", "ol", "", ""),
+			want: fileEvent(File{Op: FileUnlink, Flags: FilePathCut, FD: testATFDCWD, Dir: "/srv", Path: "ol"}),
 		},
 		{
 			name: "file rmdir via unlinkat(AT_REMOVEDIR)",
 			raw:  fileRecord(vigilFileEvent{Op: uint16(vigilFileOpFILE_RMDIR), Flags: 0x200, Fd: 9}, "/srv/www", "cache", "", ""),
-			want: fileEvent(File{Op: FileRmdir, OpenFlags: 0x200, FD: 9, Dir: "/srv/www", Path: "cache"}),
+			want: fileEvent(File{Op: FileRmdir, Flags: FileDirKernel, OpenFlags: 0x200, FD: 9, Dir: "/srv/www", Path: "cache"}),
 		},
 		{
 			name: "file truncate",

@@ -276,8 +276,12 @@ const (
 	// path and a name, both from the kernel's dentries (LSM hook).
 	FilePathKernel = FileFlags(64)
 
-	// Set by the adapters for other platforms, not the kernel (whose file
-	// flags stay below 1<<13).
+	// Set by user space, not the kernel (whose file flags stay below
+	// 1<<12). FileDirKernel by the Linux decoder: Dir (and Dir2) are
+	// absolute paths the kernel built from dentries, with no symlinks and
+	// no dots in them, so resolving Path needs to look only at Path's own
+	// components. The others by the adapters for other platforms.
+	FileDirKernel   FileFlags = 1 << 12
 	FileAtStop      FileFlags = 1 << 13 // write end: reported because the event stream ended
 	FileModeUnknown FileFlags = 1 << 14 // open: the platform does not report the creation mode
 	FileSizeUnknown FileFlags = 1 << 15 // write end: the platform reports write calls, not bytes (Size is 0)
