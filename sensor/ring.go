@@ -50,6 +50,7 @@ type ringReader struct {
 	held    bool
 	wrapped []byte // a record that crosses the end, copied
 	crossed uint64 // how many did
+	expired bool   // a wait ran out; reported once the buffer is empty
 	pollFds [1]unix.PollFd
 }
 
@@ -106,7 +107,9 @@ func (r *ringReader) release() {
 
 // next returns the next committed record. When there is none it waits
 // up to wait for one (not at all if wait is not positive), then returns
-// os.ErrDeadlineExceeded. The record is valid until the next call to
+// os.ErrDeadlineExceeded; after a wait that ran out it returns the
+// records that came in meanwhile and then os.ErrDeadlineExceeded, without
+// waiting again. The record is valid until the next call to
 // next, release or close. The clock is read only when the buffer is
 // found empty: a reader that keeps up with a busy producer never reads
 // it.
@@ -128,7 +131,11 @@ func (r *ringReader) next(wait time.Duration) ([]byte, error) {
 			}
 			return rec, err
 		}
-		if wait <= 0 {
+		if wait <= 0 || r.expired {
+			// The last wait ran out and what came in meanwhile has been
+			// read: say so now, so the caller flushes what it holds
+			// even while records keep trickling in.
+			r.expired = false
 			return nil, os.ErrDeadlineExceeded
 		}
 		if deadline.IsZero() {
@@ -136,13 +143,17 @@ func (r *ringReader) next(wait time.Duration) ([]byte, error) {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return nil, os.ErrDeadlineExceeded
+			r.expired = true
+			continue
 		}
 		// Records sent with BPF_RB_NO_WAKEUP arrive without a wakeup:
 		// the wait's end is what brings them in.
 		ms := int((left + time.Millisecond - 1) / time.Millisecond)
 		if _, err := unix.Poll(r.pollFds[:], ms); err != nil && !errors.Is(err, unix.EINTR) {
 			return nil, fmt.Errorf("poll ring buffer: %w", err)
+		}
+		if time.Until(deadline) <= 0 {
+			r.expired = true
 		}
 	}
 }

@@ -3,16 +3,21 @@
 package sensor
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/vigilsec/vigil/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // fakeRing is a ring reader over ordinary memory laid out as the kernel
@@ -31,6 +36,8 @@ func newFakeRing(size int) *fakeRing {
 		prodPos: &f.prod,
 		data:    f.data,
 		mask:    uint64(size - 1),
+		// poll(2) ignores a negative descriptor: waits run to their end.
+		pollFds: [1]unix.PollFd{{Fd: -1}},
 	}
 	return f
 }
@@ -44,7 +51,7 @@ func (f *fakeRing) put(hdr uint32, body []byte) {
 	for i, c := range body {
 		f.data[(at+uint64(i))%size] = c
 	}
-	f.prod += ringHdrSize + (uint64(len(body))+7)&^7
+	atomic.StoreUint64(&f.prod, f.prod+ringHdrSize+(uint64(len(body))+7)&^7)
 }
 
 func TestRingReaderStates(t *testing.T) {
@@ -107,6 +114,113 @@ func TestRingReaderStates(t *testing.T) {
 	if b, err := rec(); err == nil {
 		t.Fatalf("record longer than the data: %q, no error", b)
 	}
+}
+
+// A record that comes in while the reader waits, without a wakeup (the
+// kernel sends them so below the wakeup threshold), is read when the wait
+// runs out, and the next call reports the deadline at once: that is when
+// Run flushes, so records trickling in keep being written out.
+func TestRingReaderDeadlineAfterTrickle(t *testing.T) {
+	f := newFakeRing(64)
+	const wait = 200 * time.Millisecond
+	go func() {
+		time.Sleep(wait / 4)
+		f.put(5, []byte("later"))
+	}()
+	b, err := f.r.next(wait)
+	if err != nil || string(b) != "later" {
+		t.Fatalf("record that came in during the wait: %q, %v", b, err)
+	}
+	start := time.Now()
+	if b, err := f.r.next(wait); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after the record: %q, %v; want the deadline", b, err)
+	}
+	if took := time.Since(start); took > wait/2 {
+		t.Errorf("the deadline was reported after waiting %v again", took)
+	}
+	// And a wait with nothing coming ends in the deadline after the wait.
+	start = time.Now()
+	if _, err := f.r.next(wait / 4); !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) < wait/4 {
+		t.Fatalf("empty ring: %v after %v", err, time.Since(start))
+	}
+}
+
+// flushCounter counts the records of a tree and the flushes Run asks for
+// while they come in.
+type flushCounter struct {
+	mu      sync.Mutex
+	tree    Tree
+	dir     string
+	opens   int
+	flushes []int // opens seen at each flush
+}
+
+func (c *flushCounter) HandleEvent(ev *Event) error {
+	if ev.Tree == c.tree && ev.Kind == KindFile && ev.File.Op == FileOpen && strings.HasPrefix(ev.File.Path, c.dir) {
+		c.mu.Lock()
+		c.opens++
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *flushCounter) Flush() error {
+	c.mu.Lock()
+	c.flushes = append(c.flushes, c.opens)
+	c.mu.Unlock()
+	return nil
+}
+
+// TestRunFlushesWhileRecordsTrickle: a tracked loop opens a file 5,000
+// times a second for half a second, below the wakeup threshold, so
+// every wait of the reader ends with records in the buffer; Run must
+// still flush about once a poll interval, or the records wait in the
+// daemon until the stream stops.
+func TestRunFlushesWhileRecordsTrickle(t *testing.T) {
+	requireBPF(t)
+	loop := testenv.Program(t, "github.com/vigilsec/vigil/sensor/testprogs/loop")
+	const (
+		opens = 2500 // ~600 KiB of records, under the 2 MiB wakeup threshold
+		rate  = 5000
+		poll  = 20 * time.Millisecond
+	)
+	s, err := New(Config{PollInterval: poll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dir := t.TempDir()
+	c := &flushCounter{dir: dir}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cmd, tree := gated(t, s, 1, loop, "open", dir, strconv.Itoa(opens), strconv.Itoa(rate))
+	c.tree = tree // before Run starts: the records wait in the buffer
+	go func() { done <- s.Run(ctx, c) }()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	waitTreeGone(t, s, tree)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.opens != opens+1 { // the loop makes its file first
+		t.Fatalf("%d open records, want %d", c.opens, opens+1)
+	}
+	during := 0
+	for _, n := range c.flushes {
+		if n > 0 && n < c.opens {
+			during++
+		}
+	}
+	// Half a second of records at a 20 ms poll interval: about 25
+	// flushes while they come in.
+	if during < 5 {
+		t.Errorf("%d flushes while %d records trickled in over %v (flushes at %v)", during, opens, time.Duration(opens)*time.Second/rate, c.flushes)
+	}
+	t.Logf("%d flushes while the records came in", during)
 }
 
 // TestRingReadAcrossTheEnd fills a small ring buffer with a tracked
