@@ -39,7 +39,6 @@ const (
 // release), so a record is valid until then, the same lifetime a reused
 // copy buffer gives.
 type ringReader struct {
-	fd      int
 	cons    []byte // the consumer position's page, read-write
 	prod    []byte // the producer position's page, then the data, read-only
 	consPos *uint64
@@ -74,7 +73,6 @@ func newRingReader(fd, size int) (*ringReader, error) {
 		return nil, fmt.Errorf("map ring buffer data: %w", err)
 	}
 	r := &ringReader{
-		fd:      fd,
 		cons:    cons,
 		prod:    prod,
 		consPos: (*uint64)(unsafe.Pointer(&cons[0])),
