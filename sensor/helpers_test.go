@@ -293,3 +293,16 @@ func checkOrdered(t testing.TB, evs []Event, want ...*checker) {
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// drainBuffered runs s with a context already cancelled: Run reads what
+// the ring buffer holds, reports loss and returns. It gives the events.
+func drainBuffered(t testing.TB, s *Sensor) []Event {
+	t.Helper()
+	col := &collector{notify: make(chan struct{}, 1)}
+	ctx, cancel := contextWithCancel()
+	cancel()
+	if err := s.Run(ctx, col); err != nil {
+		t.Fatal(err)
+	}
+	return col.snapshot()
+}

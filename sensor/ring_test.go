@@ -252,14 +252,8 @@ func TestRingReadAcrossTheEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitTreeGone(t, s, tree)
-		col := &collector{notify: make(chan struct{}, 1)}
-		ctx, cancel := contextWithCancel()
-		cancel()
-		if err := s.Run(ctx, col); err != nil {
-			t.Fatal(err)
-		}
 		opened := 0
-		for _, ev := range col.snapshot() {
+		for _, ev := range drainBuffered(t, s) {
 			switch {
 			case ev.Kind == KindLoss:
 				t.Errorf("round %d: %s", round, describe(&ev))

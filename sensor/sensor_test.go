@@ -398,16 +398,9 @@ func TestLossAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitTreeGone(t, s, tree)
-	col := &collector{notify: make(chan struct{}, 1)}
-	r := &running{Sensor: s, col: col, done: make(chan error, 1)}
-	ctx, cancel := contextWithCancel()
-	cancel() // drain what is buffered, report loss, return
-	if err := s.Run(ctx, r.col); err != nil {
-		t.Fatal(err)
-	}
 	delivered := map[Kind]uint64{}
 	lost := map[Kind]uint64{}
-	for _, ev := range col.snapshot() {
+	for _, ev := range drainBuffered(t, s) {
 		switch {
 		case ev.Kind == KindLoss && ev.Loss.Cause == CauseRingbufFull:
 			lost[ev.Loss.Class] += ev.Loss.Count
